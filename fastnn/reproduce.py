@@ -1,0 +1,621 @@
+"""Reproduce Chapter 1's published results on real MNIST, each beside the book's number.
+
+:func:`reproduce_chapter1` runs the chapter's experiments: the 784-30-10 and 784-100-10
+networks (30 epochs, mini-batch 10, eta = 3.0), the two bad learning rates (eta = 0.001 on
+784-100-10, eta = 100 on 784-30-10), random guessing, the average-darkness baseline and a
+support vector machine (scikit-learn's ``SVC``, skipped with a note when scikit-learn is not
+installed). Network experiments run for several seeds and report the mean, min and max over
+seeds: the book's 95.42 % is the best of three runs, and its 96.59 % comes with a warning of
+large run-to-run variance. ``quick=True`` runs a small version in well under a minute, for CI.
+
+The result is a :class:`Chapter1Results`, saveable as JSON (:meth:`Chapter1Results.to_json`)
+and printable as a markdown table (:func:`markdown_table`); ``tools/update_readme_chapter1.py``
+writes that table into the README from a saved JSON file.
+
+From the command line::
+
+    fastnn reproduce chapter1 [--quick] [--seeds 0 1 2] [--data-dir DIR] [--json PATH]
+    python -m fastnn.reproduce chapter1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "BOOK",
+    "Chapter1Results",
+    "ResultRow",
+    "average_darkness_baseline",
+    "markdown_table",
+    "random_guessing_baseline",
+    "register_cli",
+    "reproduce_chapter1",
+    "svm_baseline",
+]
+
+#: The book's Chapter 1 numbers, in percent of the 10,000 test images, with where they come from.
+BOOK = {
+    "net30_epoch0": (91.29, "Epoch 0: 9129 / 10000"),
+    "net30_peak": (95.42, "peak, epoch 28; best of three runs"),
+    "net100_peak": (96.59, "\"large variance\" between runs"),
+    "eta_small_epoch0": (11.39, "784-100-10, Epoch 0: 1139 / 10000"),
+    "eta_small_final": (21.42, "784-100-10, Epoch 29: 2142 / 10000"),
+    "eta_large_epoch0": (10.09, "784-30-10, Epoch 0: 1009 / 10000"),
+    "eta_large_final": (9.82, "784-30-10, Epoch 29: 982 / 10000"),
+    "random": (10.0, "\"about ten percent\""),
+    "darkness": (22.25, "2,225 / 10,000 (mnist_average_darkness.py)"),
+    "svm": (94.35, "9,435 / 10,000, SVC() defaults of 2015"),
+}
+
+#: Full and quick settings. Quick: fewer epochs and seeds, and the SVM on a small subset.
+FULL = {"epochs": 30, "seeds": (0, 1, 2), "svm_train": None, "svm_test": None,
+        "svm_gammas": ("scale", "auto")}
+QUICK = {"epochs": 3, "seeds": (0,), "svm_train": 2000, "svm_test": 1000,
+         "svm_gammas": ("scale",)}
+
+MINI_BATCH_SIZE = 10
+
+
+@dataclass
+class ResultRow:
+    """One line of the comparison: one measure of one experiment, ours beside the book's.
+
+    Attributes
+    ----------
+    key : str
+        Stable identifier, e.g. ``"net30_peak"``.
+    experiment : str
+        What ran, e.g. ``"784-30-10, eta = 3.0"``.
+    measure : str
+        What is compared, e.g. ``"peak test accuracy over 30 epochs"``.
+    book : float or None
+        The book's value, percent of the 10,000 test images.
+    book_source : str
+        Where the book's value comes from.
+    ours : list of float
+        Our value for each seed, percent; empty when the experiment was skipped.
+    seeds : list of int
+        The seeds, one per entry of `ours` (empty for deterministic experiments).
+    note : str
+        Anything needed to read the row (settings that differ from the book's, skips).
+    seconds : float
+        Wall time of the experiment behind this row (shared by rows of one experiment).
+    history : list of list of int
+        Per seed, test images correct after each epoch (network experiments only).
+    """
+
+    key: str
+    experiment: str
+    measure: str
+    book: float | None
+    book_source: str
+    ours: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)
+    note: str = ""
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+    @property
+    def mean(self):
+        """float or None: mean of `ours` over seeds."""
+        return float(np.mean(self.ours)) if self.ours else None
+
+    @property
+    def min(self):
+        """float or None: smallest of `ours`."""
+        return float(np.min(self.ours)) if self.ours else None
+
+    @property
+    def max(self):
+        """float or None: largest of `ours`."""
+        return float(np.max(self.ours)) if self.ours else None
+
+
+@dataclass
+class Chapter1Results:
+    """Everything :func:`reproduce_chapter1` measured, and how.
+
+    Attributes
+    ----------
+    rows : list of ResultRow
+    quick : bool
+        Whether this was the quick (CI) version.
+    settings : dict
+        Epochs, seeds, mini-batch size, SVM subset sizes used.
+    command : str
+        The command or call that produced the results.
+    date : str
+        ISO 8601 time the run started (UTC).
+    seconds : float
+        Total wall time.
+    environment : dict
+        Versions of Python, NumPy, Numba, scikit-learn and fastnn; platform; CPU count.
+    """
+
+    rows: list
+    quick: bool
+    settings: dict
+    command: str
+    date: str
+    seconds: float
+    environment: dict
+
+    def row(self, key):
+        """The row with this `key`; raises KeyError if there is none."""
+        for r in self.rows:
+            if r.key == key:
+                return r
+        raise KeyError(key)
+
+    def to_dict(self):
+        """A JSON-ready dict (rows as dicts, with mean/min/max added for readers)."""
+        d = dataclasses.asdict(self)
+        for row_dict, row in zip(d["rows"], self.rows):
+            row_dict.update(mean=row.mean, min=row.min, max=row.max)
+        return d
+
+    def to_json(self, path=None):
+        """Serialise as JSON; write it to `path` if given. Returns the JSON text."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, source):
+        """Load results saved by :meth:`to_json`, from a path or a JSON string."""
+        if isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("{"):
+            source = Path(source).read_text()
+        d = json.loads(source)
+        names = {f.name for f in dataclasses.fields(ResultRow)}
+        rows = [ResultRow(**{k: v for k, v in r.items() if k in names}) for r in d.pop("rows")]
+        return cls(rows=rows, **d)
+
+    def to_markdown(self):
+        """The comparison table in markdown; see :func:`markdown_table`."""
+        return markdown_table(self)
+
+
+def _fmt(x):
+    return "—" if x is None else f"{x:.2f}"
+
+
+def markdown_table(results):
+    """Format results as a markdown table, our numbers beside the book's.
+
+    Parameters
+    ----------
+    results : Chapter1Results
+
+    Returns
+    -------
+    str
+        One row per measure: experiment, measure, the book's percent, ours (the mean over
+        seeds, with min-max when there are several), the seeds, and a note.
+    """
+    lines = [
+        "| Experiment | Measure | Book (%) | fastnn (%) | Seeds | Note |",
+        "| --- | --- | ---: | ---: | --- | --- |",
+    ]
+    for r in results.rows:
+        if len(r.ours) > 1:
+            ours = f"{r.mean:.2f} ({r.min:.2f}–{r.max:.2f})"
+        else:
+            ours = _fmt(r.mean)
+        seeds = ", ".join(str(s) for s in r.seeds) if r.seeds else "—"
+        note = "; ".join(x for x in (r.note, f"book: {r.book_source}") if x)
+        lines.append(
+            f"| {r.experiment} | {r.measure} | {_fmt(r.book)} | {ours} | {seeds} | {note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- baselines --------------------------------------------------------------------------------
+
+
+def average_darkness_baseline(training_data, test_data):
+    """The book's average-darkness classifier (``mnist_average_darkness.py``).
+
+    The darkness of an image is the sum of its pixels. Training computes each digit's mean
+    darkness over `training_data`; a test image is classified as the digit whose mean is
+    closest (ties to the smaller digit, as the book's ``min`` over keys 0-9 does).
+
+    Parameters
+    ----------
+    training_data, test_data : tuple (X, y)
+        ``X`` of shape (n_samples, 784) with pixels in [0, 1], ``y`` int labels (n_samples,).
+        The book trains on the 50,000 training images and tests on the 10,000 test images.
+
+    Returns
+    -------
+    int
+        Number of test images classified correctly (the book: 2,225 of 10,000).
+    """
+    X, y = training_data
+    darkness = np.asarray(X).sum(axis=1, dtype=np.float64)
+    counts = np.bincount(np.asarray(y), minlength=10)
+    sums = np.bincount(np.asarray(y), weights=darkness, minlength=10)
+    # A digit absent from the training data is never guessed (the book's dict lacks it).
+    averages = np.full(counts.shape, np.inf)
+    np.divide(sums, counts, out=averages, where=counts > 0)
+    X_test, y_test = test_data
+    test_darkness = np.asarray(X_test).sum(axis=1, dtype=np.float64)
+    guesses = np.abs(test_darkness[:, None] - averages[None, :]).argmin(axis=1)
+    return int(np.sum(guesses == np.asarray(y_test)))
+
+
+def random_guessing_baseline(test_data, seed=None):
+    """Guess a digit uniformly at random for each test image.
+
+    Parameters
+    ----------
+    test_data : tuple (X, y)
+    seed : int or None
+        Seed of the ``numpy.random.Generator`` that draws the guesses.
+
+    Returns
+    -------
+    int
+        Number correct; about 10 % of the images.
+    """
+    y = np.asarray(test_data[1])
+    guesses = np.random.default_rng(seed).integers(0, 10, size=y.shape[0])
+    return int(np.sum(guesses == y))
+
+
+def svm_baseline(training_data, test_data, *, gamma="scale"):
+    """scikit-learn's ``SVC`` with default settings except `gamma` (``mnist_svm.py``).
+
+    Parameters
+    ----------
+    training_data, test_data : tuple (X, y)
+    gamma : {"scale", "auto"}, default "scale"
+        ``"scale"`` is today's default. ``"auto"`` (``1 / n_features``) was the default when
+        the book was written, so it is the setting behind the book's 94.35 %.
+
+    Returns
+    -------
+    int
+        Number of test images classified correctly.
+
+    Raises
+    ------
+    ImportError
+        If scikit-learn is not installed (``pip install scikit-learn``, or fastnn's
+        ``peers`` extra).
+    """
+    from sklearn.svm import SVC
+
+    clf = SVC(gamma=gamma)
+    clf.fit(training_data[0], training_data[1])
+    return int(np.sum(clf.predict(test_data[0]) == np.asarray(test_data[1])))
+
+
+def _sklearn_version():
+    try:
+        import sklearn
+    except ImportError:
+        return None
+    return sklearn.__version__
+
+
+# --- the experiments -------------------------------------------------------------------------
+
+
+def _train(sizes, eta, seed, epochs, training_data, test_data, dtype, log):
+    from fastnn import Network
+
+    net = Network(sizes, seed=seed, dtype=dtype)
+    t0 = time.perf_counter()
+    records = net.SGD(training_data, epochs, MINI_BATCH_SIZE, eta, test_data=test_data,
+                      verbose=False)
+    seconds = time.perf_counter() - t0
+    correct = [int(r.test_correct) for r in records]
+    name = "-".join(map(str, sizes))
+    log(f"  {name} eta={eta:g} seed={seed}: " + " ".join(map(str, correct))
+        + f" / {records[-1].n_test}  ({seconds:.1f} s)")
+    return correct, records[-1].n_test, seconds
+
+
+def _network_rows(key, sizes, eta, measures, settings, data, dtype, log):
+    """Train `sizes` for every seed; one row per (measure key, label, function of history)."""
+    training_data, test_data = data
+    histories, seconds = [], 0.0
+    n_test = 0
+    for seed in settings["seeds"]:
+        correct, n_test, s = _train(sizes, eta, seed, settings["epochs"], training_data,
+                                    test_data, dtype, log)
+        histories.append(correct)
+        seconds += s
+    name = "-".join(map(str, sizes))
+    rows = []
+    for row_key, measure, pick in measures:
+        book, source = BOOK[row_key]
+        ours = [100.0 * pick(h) / n_test for h in histories]
+        rows.append(ResultRow(
+            key=row_key, experiment=f"{name}, η = {eta}", measure=measure, book=book,
+            book_source=source, ours=ours, seeds=list(settings["seeds"]),
+            note=_epoch_note(settings), seconds=seconds, history=histories,
+        ))
+    return rows
+
+
+def _epoch_note(settings):
+    e = settings["epochs"]
+    return "" if e == 30 else f"{e} epochs, not 30"
+
+
+def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data=None,
+                       dtype="float64", verbose=True, command=None):
+    """Run Chapter 1's experiments on real MNIST and compare with the book's numbers.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Directory with the four MNIST IDX files, passed to ``fastnn.datasets.load_mnist``.
+    quick : bool, default False
+        The CI version: 3 epochs instead of 30, seed 0 only, the SVM on 2,000 training and
+        1,000 test images with today's defaults only. Well under a minute on two cores.
+    seeds : sequence of int, optional
+        Seeds for the network experiments (weights and shuffling) and for random guessing.
+        Default ``(0, 1, 2)``, or ``(0,)`` when `quick`.
+    svm : bool, default True
+        Run the SVM baselines (if scikit-learn is installed). The full SVM runs twice, with
+        today's defaults and with ``gamma="auto"`` (the book's defaults), about 10-15
+        minutes each on one core.
+    data : tuple (train, validation, test), optional
+        Already-loaded MNIST as returned by ``load_mnist``; `data_dir` is then unused.
+    dtype : {"float64", "float32"}, default "float64"
+        Floating type of the data and networks.
+    verbose : bool, default True
+        Print progress to stderr.
+    command : str, optional
+        Recorded in the results; default: the Python call.
+
+    Returns
+    -------
+    Chapter1Results
+        Percent of the 10,000 test images, per seed, for each measure.
+
+    Raises
+    ------
+    ValueError
+        If `seeds` is empty or holds non-integers.
+    FileNotFoundError
+        If MNIST is not found (from ``load_mnist``).
+
+    Notes
+    -----
+    Training uses the first 50,000 of the 60,000 MNIST training images, as the book's
+    ``mnist.pkl.gz`` does; the remaining 10,000 (validation) are unused. All accuracies are
+    on the 10,000 test images, measured after each epoch, as in the book.
+    """
+    settings = dict(QUICK if quick else FULL)
+    if seeds is not None:
+        seeds = tuple(seeds)
+        if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                for s in seeds):
+            raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+        settings["seeds"] = tuple(int(s) for s in seeds)
+    settings["mini_batch_size"] = MINI_BATCH_SIZE
+    settings["dtype"] = dtype
+    if command is None:
+        command = f"reproduce_chapter1(quick={quick!r}, seeds={list(settings['seeds'])!r})"
+
+    def log(msg):
+        if verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    t_start = time.perf_counter()
+    if data is None:
+        from fastnn.datasets import load_mnist
+
+        data = load_mnist(data_dir, dtype=dtype)
+    training_data, _validation, test_data = data
+    nets = (training_data, test_data)
+    n_test = len(test_data[1])
+    e = settings["epochs"]
+
+    def final(h):
+        return h[-1]
+
+    def first(h):
+        return h[0]
+
+    rows = []
+    log(f"784-30-10, eta = 3.0, {e} epochs, mini-batch {MINI_BATCH_SIZE}")
+    rows += _network_rows("net30", (784, 30, 10), 3.0, [
+        ("net30_epoch0", "accuracy after epoch 0", first),
+        ("net30_peak", f"peak accuracy over {e} epochs", max),
+    ], settings, nets, dtype, log)
+    log("784-100-10, eta = 3.0")
+    rows += _network_rows("net100", (784, 100, 10), 3.0, [
+        ("net100_peak", f"peak accuracy over {e} epochs", max),
+    ], settings, nets, dtype, log)
+    log("784-100-10, eta = 0.001 (too small)")
+    rows += _network_rows("eta_small", (784, 100, 10), 0.001, [
+        ("eta_small_epoch0", "accuracy after epoch 0", first),
+        ("eta_small_final", f"accuracy after epoch {e - 1}", final),
+    ], settings, nets, dtype, log)
+    log("784-30-10, eta = 100 (too large)")
+    rows += _network_rows("eta_large", (784, 30, 10), 100.0, [
+        ("eta_large_epoch0", "accuracy after epoch 0", first),
+        ("eta_large_final", f"accuracy after epoch {e - 1}", final),
+    ], settings, nets, dtype, log)
+
+    t0 = time.perf_counter()
+    guesses = [random_guessing_baseline(test_data, seed) for seed in settings["seeds"]]
+    rows.append(ResultRow(
+        key="random", experiment="random guessing", measure="accuracy",
+        book=BOOK["random"][0], book_source=BOOK["random"][1],
+        ours=[100.0 * g / n_test for g in guesses], seeds=list(settings["seeds"]),
+        note="uniform guesses", seconds=time.perf_counter() - t0,
+    ))
+
+    t0 = time.perf_counter()
+    dark = average_darkness_baseline(training_data, test_data)
+    log(f"average darkness: {dark} / {n_test}")
+    rows.append(ResultRow(
+        key="darkness", experiment="average darkness", measure="accuracy",
+        book=BOOK["darkness"][0], book_source=BOOK["darkness"][1],
+        ours=[100.0 * dark / n_test], note="deterministic",
+        seconds=time.perf_counter() - t0,
+    ))
+
+    rows += _svm_rows(settings, training_data, test_data, svm, log)
+
+    return Chapter1Results(
+        rows=rows,
+        quick=bool(quick),
+        settings={k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        command=command,
+        date=started.isoformat(),
+        seconds=time.perf_counter() - t_start,
+        environment=_environment(),
+    )
+
+
+def _svm_rows(settings, training_data, test_data, svm, log):
+    book, source = BOOK["svm"]
+    labels = {"scale": "SVC(), today's defaults (gamma='scale')",
+              "auto": "SVC(gamma='auto'), the book's defaults"}
+    version = _sklearn_version()
+    if not svm or version is None:
+        why = ("skipped: scikit-learn is not installed (pip install scikit-learn)"
+               if version is None else "skipped (svm=False)")
+        return [ResultRow(key="svm_scale", experiment="SVM", measure="accuracy", book=book,
+                          book_source=source, note=why)]
+    n_train, n_test = settings["svm_train"], settings["svm_test"]
+    train = (training_data[0][:n_train], training_data[1][:n_train])
+    test = (test_data[0][:n_test], test_data[1][:n_test])
+    size_note = (
+        "" if n_train is None else f"trained on {len(train[1]):,}, tested on {len(test[1]):,}"
+    )
+    rows = []
+    for gamma in settings["svm_gammas"]:
+        log(f"SVM gamma={gamma!r} on {len(train[1]):,} / {len(test[1]):,} images")
+        t0 = time.perf_counter()
+        correct = svm_baseline(train, test, gamma=gamma)
+        seconds = time.perf_counter() - t0
+        log(f"  {correct} / {len(test[1])}  ({seconds:.1f} s)")
+        rows.append(ResultRow(
+            key=f"svm_{gamma}", experiment=labels[gamma], measure="accuracy", book=book,
+            book_source=source, ours=[100.0 * correct / len(test[1])],
+            note="; ".join(x for x in (size_note, f"scikit-learn {version}") if x),
+            seconds=seconds,
+        ))
+    return rows
+
+
+def _environment():
+    import numba
+
+    import fastnn
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scikit-learn": _sklearn_version(),
+        "fastnn": getattr(fastnn, "__version__", None),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+    }
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def register_cli(subparsers):
+    """Add the ``reproduce`` subcommand to an argparse subparsers object.
+
+    ``reproduce chapter1 [--quick] [--seeds S ...] [--data-dir DIR] [--json PATH] [--no-svm]``;
+    sets ``func`` to a handler taking the parsed arguments and returning an exit code.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``parser.add_subparsers()``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The new subparser.
+    """
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run a chapter's experiments on MNIST and compare with the book",
+        description="Run the chapter's experiments on real MNIST and print each result "
+        "beside the book's.",
+    )
+    p.add_argument("experiment", choices=["chapter1"], help="which chapter to reproduce")
+    p.add_argument("--quick", action="store_true",
+                   help="small version for CI: 3 epochs, one seed, SVM on a subset (< 1 min)")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="seed values for the network runs (default: 0 1 2; quick: 0)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="directory with the four MNIST IDX files")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
+    p.add_argument("--no-svm", action="store_true",
+                   help="skip the SVM baselines (the slowest part of the full run)")
+    p.set_defaults(func=_run_cli)
+    return p
+
+
+def _run_cli(args):
+    try:
+        results = reproduce_chapter1(
+            args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
+            command=_command_from_args(args),
+        )
+    except FileNotFoundError as exc:
+        print(f"fastnn reproduce: {exc}", file=sys.stderr)
+        return 1
+    print(markdown_table(results), end="")
+    print(f"\n{results.seconds:.1f} s in all", file=sys.stderr)
+    if args.json is not None:
+        results.to_json(args.json)
+        print(f"saved {args.json}", file=sys.stderr)
+    return 0
+
+
+def _command_from_args(args):
+    parts = ["fastnn reproduce", args.experiment]
+    if args.quick:
+        parts.append("--quick")
+    if args.seeds:
+        parts.append("--seeds " + " ".join(map(str, args.seeds)))
+    if args.data_dir:
+        parts.append(f"--data-dir {args.data_dir}")
+    if args.json:
+        parts.append(f"--json {args.json}")
+    if args.no_svm:
+        parts.append("--no-svm")
+    return " ".join(parts)
+
+
+def main(argv=None):
+    """``python -m fastnn.reproduce chapter1 ...``: the ``reproduce`` subcommand on its own."""
+    parser = argparse.ArgumentParser(prog="python -m fastnn")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["reproduce", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
