@@ -1,3 +1,27 @@
-"""fastnn: Chapter 1 of Nielsen's *Neural Networks and Deep Learning*, made fast."""
+"""fastnn: Chapter 1 of Nielsen's *Neural Networks and Deep Learning*, made fast.
+
+Feedforward networks of sigmoid neurons, trained by stochastic gradient descent on the
+quadratic cost, with the hot loops compiled by Numba. :mod:`fastnn.reference` holds the
+same algorithm in NumPy.
+"""
 
 __version__ = "0.1.0"
+
+from fastnn.network import (
+    DataRangeWarning,
+    EpochResult,
+    ModelFileError,
+    Network,
+    compile_kernels,
+    load,
+)
+
+__all__ = [
+    "Network",
+    "EpochResult",
+    "load",
+    "compile_kernels",
+    "DataRangeWarning",
+    "ModelFileError",
+    "__version__",
+]

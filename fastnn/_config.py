@@ -1,0 +1,92 @@
+"""Numba settings for every fastnn kernel, in one place.
+
+Each setting can be overridden by an environment variable read once, at import:
+
+``FASTNN_FASTMATH``
+    Comma-separated LLVM fast-math flags, ``"0"``/``"off"`` for none, default
+    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (plain-loop kernels
+    were 3-4.5x slower without it on this project's machine); ``contract`` allows fused
+    multiply-add; ``nsz`` ignores the sign of zero. Never ``nnan``/``ninf`` (a NaN check
+    inside such a kernel is optimised away, so divergence could go unseen) nor ``arcp``
+    (division becomes a reciprocal estimate: with ``fastmath=True`` the float32 sigmoid
+    returned NaN once ``exp`` overflowed). fastnn checks finiteness in Python, outside
+    the kernels, so the check holds whatever is set here; flags that drop NaN/inf
+    semantics are refused.
+``FASTNN_CACHE``
+    ``"1"`` (default) caches compiled kernels on disk (Numba ``cache=True``: cold compile
+    takes seconds, a warm cache well under one). ``"0"`` disables it. When no cache
+    directory is writable, Numba raises at decoration time; fastnn then falls back to
+    compiling in memory, so ``import fastnn`` works from a read-only install.
+
+Numba's own variables (``NUMBA_CACHE_DIR``, ``NUMBA_NUM_THREADS``,
+``NUMBA_DISABLE_JIT``, ...) keep their usual meaning.
+"""
+
+import os
+import warnings
+
+import numba
+
+_DEFAULT_FASTMATH = "reassoc,contract,nsz"
+_FORBIDDEN_FLAGS = {"nnan", "ninf", "arcp", "fast"}
+
+
+def _parse_fastmath(text):
+    text = text.strip().lower()
+    if text in {"", "0", "off", "false", "none"}:
+        return False
+    flags = {flag.strip() for flag in text.split(",") if flag.strip()}
+    bad = flags & _FORBIDDEN_FLAGS
+    if bad:
+        raise ValueError(
+            f"FASTNN_FASTMATH must not contain {sorted(bad)} (got {text!r}): those flags "
+            "drop NaN/inf semantics or approximate division, which hides divergence; "
+            f"use a subset of {_DEFAULT_FASTMATH!r}"
+        )
+    return flags
+
+
+FASTMATH = _parse_fastmath(os.environ.get("FASTNN_FASTMATH", _DEFAULT_FASTMATH))
+CACHE = os.environ.get("FASTNN_CACHE", "1").strip().lower() not in {"0", "off", "false", "no"}
+
+#: Weight rows (and activation blocks) are padded with zeros to a multiple of this many
+#: elements, so the kernels' inner loops over a layer's outputs run whole SIMD vectors
+#: (30 outputs are stored as 32). Override with ``FASTNN_ROW_ALIGN``; 1 disables padding.
+ROW_ALIGN = int(os.environ.get("FASTNN_ROW_ALIGN", "8"))
+if ROW_ALIGN < 1:
+    raise ValueError(f"FASTNN_ROW_ALIGN must be an integer >= 1, got {ROW_ALIGN}")
+
+#: True when the kernels run as plain Python (``NUMBA_DISABLE_JIT=1``).
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+
+#: Whether the last decoration could use the on-disk cache (False after a fallback).
+cache_in_use = CACHE
+
+
+def jit(func=None, **options):
+    """``numba.njit`` with fastnn's settings; falls back to no cache if none is writable."""
+    global cache_in_use
+
+    def decorate(f):
+        global cache_in_use
+        kwargs = {"fastmath": FASTMATH, "cache": CACHE, "nogil": True, **options}
+        try:
+            return numba.njit(**kwargs)(f)
+        except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+            if not kwargs["cache"] or "cache" not in str(exc):
+                raise
+            if cache_in_use:
+                warnings.warn(
+                    f"fastnn: no writable Numba cache directory ({exc}); kernels are "
+                    "compiled in memory on each run. Set NUMBA_CACHE_DIR to a writable "
+                    "directory to cache them.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            cache_in_use = False
+            kwargs["cache"] = False
+            return numba.njit(**kwargs)(f)
+
+    if func is not None:
+        return decorate(func)
+    return decorate

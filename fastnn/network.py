@@ -1,0 +1,703 @@
+"""The public model: a feedforward network of sigmoid neurons trained by SGD.
+
+This is the thin layer over :mod:`fastnn._kernels`: it validates and converts inputs once,
+at the boundary, owns the random generator, allocates, runs the epoch loop and keeps the
+history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
+"""
+
+import dataclasses
+import numbers
+import os
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from fastnn import _config, _kernels
+
+__all__ = ["Network", "EpochResult", "load", "compile_kernels", "DataRangeWarning", "ModelFileError"]
+
+#: Version of the ``.npz`` layout written by :meth:`Network.save`.
+FORMAT_VERSION = 1
+_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+class DataRangeWarning(UserWarning):
+    """Inputs outside [0, 1]: legal, but usually pixels left unscaled (0..255)."""
+
+
+class ModelFileError(ValueError):
+    """A model file that :func:`load` cannot read: truncated, corrupt or not fastnn's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochResult:
+    """What one epoch of :meth:`Network.SGD` did.
+
+    Attributes
+    ----------
+    epoch : int
+        Zero-based epoch number, as the book prints it.
+    test_correct : int or None
+        Test inputs classified correctly after the epoch (None without ``test_data``).
+    n_test : int or None
+        Number of test inputs.
+    train_cost : float
+        Mean quadratic cost C_x = |y - a|^2 / 2 (Eq. 6) over the epoch's training samples,
+        each evaluated by the forward pass that trained on it.
+    seconds : float
+        Wall time of the training pass (shuffle and kernel), in seconds.
+    samples_per_second : float
+        Training samples per second of ``seconds``.
+    eval_seconds : float
+        Wall time of the evaluation on ``test_data``, in seconds (0 without it).
+    """
+
+    epoch: int
+    test_correct: int | None
+    n_test: int | None
+    train_cost: float
+    seconds: float
+    samples_per_second: float
+    eval_seconds: float
+
+    @property
+    def accuracy(self):
+        """Test accuracy in [0, 1], or None without test data."""
+        if not self.n_test:
+            return None
+        return self.test_correct / self.n_test
+
+    def as_dict(self):
+        """The fields as a plain ``dict`` (for JSON)."""
+        return dataclasses.asdict(self)
+
+
+def _layout(sizes, align):
+    """Offsets of each layer's (padded, transposed) weights and biases in the flat buffer."""
+    offsets = [0]
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        ld = -(-n_out // align) * align
+        offsets.append(offsets[-1] + n_in * ld)
+        offsets.append(offsets[-1] + ld)
+    return np.array(offsets, dtype=np.int64)
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_eta(eta):
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real):
+        raise TypeError(f"eta must be a real number, got {eta!r} of type {type(eta).__name__}")
+    eta = float(eta)
+    if not np.isfinite(eta) or eta <= 0:
+        raise ValueError(f"eta must be a finite number > 0, got {eta}")
+    return eta
+
+
+def _check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
+    if dt not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
+    return dt
+
+
+def _check_sizes(sizes):
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a sequence of layer sizes such as [784, 30, 10], got {sizes!r}")
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must name at least two layers (input and output), got {sizes}")
+    for l, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"sizes[{l}] must be an integer, got {n!r} in sizes={sizes}")
+        if n < 1:
+            raise ValueError(f"sizes[{l}] must be >= 1, got {n} in sizes={sizes}")
+    return tuple(int(n) for n in sizes)
+
+
+def _is_xy_pair(data):
+    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples."""
+    if not isinstance(data, tuple) or len(data) != 2:
+        return False
+    first = data[0]
+    return not (isinstance(first, tuple) and len(first) == 2)
+
+
+class Network:
+    """A feedforward network of sigmoid neurons, trained by stochastic gradient descent.
+
+    The model of Chapter 1 of Nielsen, *Neural Networks and Deep Learning*: layer
+    ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
+    C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
+    are Numba kernels (:mod:`fastnn._kernels`); :mod:`fastnn.reference` is the same
+    algorithm in NumPy.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first: ``[784, 30, 10]`` is the book's digit classifier.
+        At least two layers, each >= 1.
+    seed : int, numpy.random.SeedSequence or None, default None
+        Seeds the network's ``numpy.random.Generator``, which draws the initial
+        parameters and every epoch's shuffle. The same seed gives bit-identical
+        parameters after training.
+    dtype : {'float64', 'float32'}, default 'float64'
+        Floating type of the parameters and of the arithmetic.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+    dtype : numpy.dtype
+    params : ndarray of shape (n_params_padded,)
+        Every weight and bias in one C-contiguous buffer. Weight layer ``l`` is stored
+        transposed, row ``i`` holding the weights out of input ``i``, each row padded with
+        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
+    weights : list of ndarray
+        ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
+        ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
+    biases : list of ndarray
+        ``biases[l]`` is a writable view of shape ``(sizes[l+1],)``.
+
+    Raises
+    ------
+    TypeError
+        ``sizes`` is not a sequence of integers, or ``dtype`` is not a dtype.
+    ValueError
+        Fewer than two layers, a size < 1, or a dtype other than float32/float64.
+
+    Notes
+    -----
+    Initial weights and biases are drawn from N(0, 1), as in the book: all biases,
+    layer by layer, then all weights, in float64, then rounded to ``dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnn
+    >>> net = fastnn.Network([2, 3, 1], seed=0)
+    >>> net.weights[0].shape, net.biases[1].shape
+    ((3, 2), (1,))
+    >>> net.feedforward(np.array([0.5, 0.25])).shape
+    (1,)
+    """
+
+    def __init__(self, sizes, *, seed=None, dtype="float64"):
+        self.sizes = _check_sizes(sizes)
+        self.dtype = _check_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        self._sizes = np.array(self.sizes, dtype=np.int64)
+        self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
+        self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
+        self.weights, self.biases = self._views(self.params)
+        for b in self.biases:
+            b[:] = self._rng.standard_normal(b.shape)
+        for w in self.weights:
+            w[:] = self._rng.standard_normal(w.shape)
+
+    # -- layout ------------------------------------------------------------------------
+    @property
+    def num_layers(self):
+        """Number of layers, the input layer included (the book's ``num_layers``)."""
+        return len(self.sizes)
+
+    def _views(self, buf):
+        weights, biases = [], []
+        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w0, b0, end = self._offsets[2 * l : 2 * l + 3]
+            ld = (b0 - w0) // n_in
+            weights.append(buf[w0:b0].reshape(n_in, ld)[:, :n_out].T)
+            biases.append(buf[b0 : b0 + n_out])
+        return weights, biases
+
+    def __repr__(self):
+        return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
+
+    # -- input conversion --------------------------------------------------------------
+    def _inputs(self, X, name="X"):
+        """``X`` as a C-contiguous, writable 2-D array of the network's dtype, checked."""
+        try:
+            arr = np.asarray(X)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array: {exc}") from None
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        if arr.ndim == 1:
+            arr = arr[np.newaxis, :]
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{name} must have shape (n_samples, {self.sizes[0]}) or ({self.sizes[0]},), "
+                f"got shape {np.shape(X)}"
+            )
+        if arr.shape[1] != self.sizes[0]:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} features, the network expects {self.sizes[0]} "
+                f"(sizes[0]); got shape {np.shape(X)}"
+            )
+        arr = np.require(arr, dtype=self.dtype, requirements=["C", "W"])
+        if not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise ValueError(f"{name} must be finite, got {arr[tuple(bad)]} at {name}[{bad[0]}, {bad[1]}]")
+        if arr.size:
+            lo, hi = float(arr.min()), float(arr.max())
+            if lo < 0 or hi > 1:
+                warnings.warn(
+                    f"{name} has values in [{lo:g}, {hi:g}], outside [0, 1]. If these are "
+                    "pixel intensities left in 0..255, divide by 255: unscaled inputs drive "
+                    "the sigmoid neurons into saturation and SGD stalls.",
+                    DataRangeWarning,
+                    stacklevel=3,
+                )
+        return arr
+
+    def _targets(self, y, n, name="y"):
+        """``(Y, labels)``: targets of shape (n, n_out) in the network's dtype, and int labels.
+
+        ``y`` may be integer labels of shape (n,) (one-hot encoded here) or targets of
+        shape (n, n_out). ``labels`` is None for targets that are not one-hot.
+        """
+        n_out = self.sizes[-1]
+        arr = np.asarray(y)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+        if arr.ndim == 2 and arr.shape[1] == 1 and n_out != 1:
+            arr = arr[:, 0]
+        if len(arr) != n:
+            raise ValueError(f"X and {name} must have the same length, got {n} and {len(arr)}")
+        if arr.ndim == 1:
+            if not np.issubdtype(arr.dtype, np.integer):
+                if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                    arr = arr.astype(np.int64)
+                else:
+                    bad = int(np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))[0]) if arr.size else 0
+                    raise TypeError(
+                        f"{name} of shape ({n},) must hold integer class labels, got "
+                        f"{name}[{bad}] = {arr[bad]!r} (dtype {arr.dtype}); pass targets of "
+                        f"shape ({n}, {n_out}) for real-valued outputs"
+                    )
+            bad = np.flatnonzero((arr < 0) | (arr >= n_out))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"{name}[{i}] = {arr[i]} is not a label of a network with {n_out} outputs: "
+                    f"labels must be integers in 0..{n_out - 1}"
+                )
+            labels = arr.astype(np.int64)
+            Y = np.zeros((n, n_out), dtype=self.dtype)
+            Y[np.arange(n), labels] = 1
+            return Y, labels
+        if arr.ndim == 2 and arr.shape[1] == n_out:
+            Y = np.require(arr, dtype=self.dtype, requirements=["C", "W"])
+            if not np.isfinite(Y).all():
+                i = int(np.argwhere(~np.isfinite(Y))[0][0])
+                raise ValueError(f"{name} must be finite, got a non-finite target at {name}[{i}]")
+            one_hot = np.all((Y == 0) | (Y == 1), axis=1) & (Y.sum(axis=1) == 1)
+            labels = np.argmax(Y, axis=1).astype(np.int64) if one_hot.all() else None
+            return Y, labels
+        raise ValueError(
+            f"{name} must be integer labels of shape ({n},) or targets of shape ({n}, {n_out}), "
+            f"got shape {np.shape(y)}"
+        )
+
+    def _data(self, data, name):
+        """``(X, Y, labels)`` from ``(X, y)`` or from the book's iterable of ``(x, y)`` samples.
+
+        One-shot iterators (``zip``, generators) are materialised once, here.
+        """
+        if _is_xy_pair(data):
+            X_raw, y_raw = data
+        else:
+            if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+                raise TypeError(
+                    f"{name} must be a pair (X, y) of arrays or an iterable of (x, y) samples, "
+                    f"got {type(data).__name__}"
+                )
+            samples = list(data)
+            for i, sample in enumerate(samples):
+                if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
+                    raise TypeError(f"{name}[{i}] must be an (x, y) pair, got {type(sample).__name__}")
+            xs = [np.asarray(x).reshape(-1) for x, _ in samples]
+            for i, x in enumerate(xs):
+                if x.shape[0] != self.sizes[0]:
+                    raise ValueError(
+                        f"{name}[{i}]: x has {x.shape[0]} values, the network expects {self.sizes[0]}"
+                    )
+            X_raw = np.array(xs).reshape(len(xs), self.sizes[0])
+            ys = [np.asarray(y) for _, y in samples]
+            if self.sizes[-1] != 1 and all(y.size == 1 for y in ys):  # int labels
+                y_raw = np.array([y.reshape(()) for y in ys])
+            else:  # one-hot or target vectors, e.g. of shape (n_out, 1)
+                y_raw = np.array([y.reshape(-1) for y in ys]).reshape(len(ys), -1)
+        X = self._inputs(X_raw, f"{name} X")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} is empty: it must hold at least one sample")
+        Y, labels = self._targets(y_raw, X.shape[0], f"{name} y")
+        return X, Y, labels
+
+    # -- the book's methods ------------------------------------------------------------
+    def feedforward(self, a):
+        """Output of the network for input ``a`` (Eq. 4).
+
+        Parameters
+        ----------
+        a : array_like of shape (n_in,) or (n_samples, n_in)
+            Cast to the network's dtype.
+
+        Returns
+        -------
+        ndarray of shape (n_out,) or (n_samples, n_out), the network's dtype
+
+        Raises
+        ------
+        ValueError
+            Wrong shape or number of features, non-finite values.
+        TypeError
+            Non-numeric input.
+
+        Warns
+        -----
+        DataRangeWarning
+            Inputs outside [0, 1].
+        """
+        one = np.ndim(a) == 1
+        X = self._inputs(a, "a")
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        return out[0] if one else out
+
+    def backprop(self, x, y):
+        """Gradient of the cost C_x = |y - a|^2 / 2 (Eq. 6) for one sample.
+
+        Parameters
+        ----------
+        x : array_like of shape (n_in,)
+        y : int or array_like of shape (n_out,)
+            A class label or the target output.
+
+        Returns
+        -------
+        nabla_b : list of ndarray
+            dC_x/db, shaped like :attr:`biases`.
+        nabla_w : list of ndarray
+            dC_x/dw, shaped like :attr:`weights`.
+        """
+        x = np.asarray(x)
+        if x.ndim == 2 and x.shape[1] == 1:  # the book's column vector
+            x = x[:, 0]
+        if x.ndim != 1:
+            raise ValueError(f"x must have shape ({self.sizes[0]},) for one sample, got shape {x.shape}")
+        y = np.asarray(y)
+        y = y.reshape(1) if y.size == 1 and self.sizes[-1] != 1 else y.reshape(1, -1)
+        X = self._inputs(x, "x")
+        Y, _ = self._targets(y, 1, "y")
+        grad = np.empty_like(self.params)
+        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        nabla_w, nabla_b = self._views(grad)
+        return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
+
+    def update_mini_batch(self, X, y, eta):
+        """One gradient-descent step on the mini-batch ``(X, y)``, Eq. (20)-(21).
+
+        ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, n_in)
+        y : array_like of shape (m,) (int labels) or (m, n_out) (targets)
+        eta : float
+            Learning rate, > 0.
+
+        Returns
+        -------
+        float
+            Mean cost C_x of the batch before the step.
+        """
+        eta = _check_eta(eta)
+        X, Y, _ = self._data((X, y), "mini-batch")
+        rows = np.arange(X.shape[0], dtype=np.int64)
+        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, X, Y, rows, eta)
+        self._check_finite(f"update_mini_batch (eta={eta})")
+        return cost / X.shape[0]
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, verbose=True):
+        """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
+
+        Each epoch shuffles the training samples with the network's generator, walks
+        them in mini-batches of ``mini_batch_size`` (the last, shorter batch is averaged
+        over its own size; 1 is online learning) and applies Eq. (20)-(21) per batch.
+
+        Parameters
+        ----------
+        training_data : (X, y) or iterable of (x, y)
+            ``X`` of shape (n, n_in); ``y`` int labels (n,) or targets (n, n_out). The
+            book's list of ``(x, y)`` pairs (x of shape (n_in, 1), y one-hot (n_out, 1))
+            and one-shot iterators such as ``zip`` are accepted and converted once.
+        epochs : int
+            Number of passes over the training data, >= 0.
+        mini_batch_size : int
+            Samples per mini-batch ``m``, >= 1; larger than n gives one batch.
+        eta : float
+            Learning rate, finite and > 0.
+        test_data : (X, y) or iterable of (x, y), optional
+            Evaluated after every epoch; ``y`` int labels or one-hot rows.
+        verbose : bool, default True
+            Print ``Epoch j: k / n`` (or ``Epoch j complete``) after each epoch, with
+            its seconds and samples per second.
+
+        Returns
+        -------
+        list of EpochResult
+            One per epoch.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Invalid arguments, named in the message, before any kernel runs.
+        FloatingPointError
+            Training diverged (a parameter stopped being finite). The network is restored
+            to its parameters from before that epoch.
+        """
+        epochs = _check_int(epochs, "epochs", 0)
+        mini_batch_size = _check_int(mini_batch_size, "mini_batch_size", 1)
+        eta = _check_eta(eta)
+        X, Y, _ = self._data(training_data, "training_data")
+        test = None
+        if test_data is not None:
+            X_test, _, labels = self._data(test_data, "test_data")
+            if labels is None:
+                raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
+            test = (X_test, labels)
+        compile_kernels(self.dtype)
+        n = X.shape[0]
+        history = []
+        for j in range(epochs):
+            before = self.params.copy()
+            t0 = time.perf_counter()
+            perm = self._rng.permutation(n)
+            cost = _kernels._sgd_epoch(
+                self.params, self._sizes, self._offsets, X, Y, perm, mini_batch_size, eta
+            )
+            seconds = time.perf_counter() - t0
+            if not np.isfinite(self.params).all():
+                self.params[:] = before
+                raise FloatingPointError(
+                    f"training diverged in epoch {j}: the parameters are no longer finite with "
+                    f"eta={eta}, mini_batch_size={mini_batch_size}. The network was restored to "
+                    "its parameters from before that epoch. Lower eta, and check that X is "
+                    "scaled to [0, 1]."
+                )
+            t1 = time.perf_counter()
+            correct = self._count_correct(*test) if test is not None else None
+            eval_seconds = time.perf_counter() - t1
+            result = EpochResult(
+                epoch=j,
+                test_correct=correct,
+                n_test=None if test is None else len(test[1]),
+                train_cost=cost / n,
+                seconds=seconds,
+                samples_per_second=n / seconds if seconds > 0 else float("inf"),
+                eval_seconds=eval_seconds,
+            )
+            history.append(result)
+            if verbose:
+                print(_format_epoch(result), flush=True)
+        return history
+
+    def _count_correct(self, X, labels):
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
+
+    def evaluate(self, test_data):
+        """Number of test inputs whose output's argmax equals the label.
+
+        Parameters
+        ----------
+        test_data : (X, y) or iterable of (x, y)
+            ``y`` int labels of shape (n,) or one-hot rows of shape (n, n_out).
+
+        Returns
+        -------
+        int
+        """
+        X, _, labels = self._data(test_data, "test_data")
+        if labels is None:
+            raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
+        return self._count_correct(X, labels)
+
+    def cost(self, data):
+        """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
+
+        Parameters
+        ----------
+        data : (X, y) or iterable of (x, y)
+
+        Returns
+        -------
+        float
+        """
+        X, Y, _ = self._data(data, "data")
+        out = np.empty_like(Y)
+        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+
+    def _check_finite(self, where):
+        if not np.isfinite(self.params).all():
+            raise FloatingPointError(f"the parameters are no longer finite after {where}")
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path):
+        """Write the network to ``path`` as an ``.npz`` file, atomically.
+
+        The file holds ``format_version``, ``sizes``, ``dtype`` and ``weights_<l>`` /
+        ``biases_<l>`` in the book's shapes; it is read by :func:`fastnn.load` without
+        pickle. It is written to a temporary file in the same directory, flushed to disk
+        and renamed over ``path``, so a crash or a concurrent save never leaves a torn
+        file. ``path`` is used as given (no suffix is added).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        path = Path(path)
+        arrays = {
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "sizes": self._sizes.copy(),
+            "dtype": np.array(self.dtype.name),
+        }
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"weights_{l}"] = np.ascontiguousarray(w)
+            arrays[f"biases_{l}"] = np.ascontiguousarray(b)
+        directory = path.parent if str(path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return path
+
+
+def _format_epoch(result):
+    if result.test_correct is None:
+        head = f"Epoch {result.epoch} complete"
+    else:
+        head = f"Epoch {result.epoch}: {result.test_correct} / {result.n_test}"
+    return f"{head}  ({result.seconds:.3f} s, {result.samples_per_second:,.0f} samples/s)"
+
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
+        never used), or is not a fastnn model of a known format version.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # zipfile/zlib raise several other kinds on corrupt input
+        raise ModelFileError(f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(arrays, dict) or "format_version" not in arrays:
+        raise ModelFileError(f"{path}: not a fastnn model file (no 'format_version' entry)")
+    try:
+        version = int(arrays["format_version"])
+        sizes = [int(n) for n in np.asarray(arrays["sizes"]).reshape(-1)]
+        dtype = str(arrays["dtype"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: malformed fastnn model file ({exc})") from exc
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version} is not supported (this fastnn reads {FORMAT_VERSION})")
+    try:
+        net = Network(sizes, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: invalid model header: {exc}") from exc
+    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+        for key, target in ((f"weights_{l}", w), (f"biases_{l}", b)):
+            if key not in arrays:
+                raise ModelFileError(f"{path}: missing entry {key!r}")
+            value = arrays[key]
+            if value.shape != target.shape or not np.issubdtype(value.dtype, np.floating):
+                raise ModelFileError(
+                    f"{path}: entry {key!r} has shape {value.shape} and dtype {value.dtype}, "
+                    f"expected shape {target.shape} floating"
+                )
+            if not np.isfinite(value).all():
+                raise ModelFileError(f"{path}: entry {key!r} holds non-finite values")
+            target[...] = value
+    return net
+
+
+_compiled = set()
+
+
+def compile_kernels(dtype="float64"):
+    """Compile (or load from Numba's cache) the training kernels for ``dtype``.
+
+    Runs each kernel once on a tiny network, so a later call does not pay for
+    compilation. Cheap after the first call in a process.
+
+    Parameters
+    ----------
+    dtype : {'float64', 'float32'}
+
+    Returns
+    -------
+    float
+        Seconds spent, 0.0 if already compiled in this process.
+    """
+    dt = _check_dtype(dtype)
+    if dt in _compiled:
+        return 0.0
+    t0 = time.perf_counter()
+    net = Network([3, 2, 2], seed=0, dtype=dt)
+    X = np.zeros((2, 3), dtype=dt)
+    Y = np.zeros((2, 2), dtype=dt)
+    perm = np.arange(2, dtype=np.int64)
+    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, X, Y, perm, 1, 0.1)
+    _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+    _compiled.add(dt)
+    return time.perf_counter() - t0
