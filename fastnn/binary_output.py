@@ -34,6 +34,8 @@ import numbers
 
 import numpy as np
 
+from fastnn.reference import sigmoid
+
 __all__ = [
     "binary_output_layer",
     "apply_binary_layer",
@@ -47,11 +49,6 @@ __all__ = [
 N_DIGITS = 10
 N_BITS = 4
 _PLACE = np.array([8, 4, 2, 1], dtype=np.int64)  # output neuron j is the bit of value 2**(3-j)
-
-
-def _sigmoid(z):
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def digit_bits(digits):
@@ -167,7 +164,7 @@ def apply_binary_layer(a, weights=None, biases=None):
     a = np.asarray(a, dtype=np.float64)
     if a.ndim not in (1, 2) or a.shape[-1] != N_DIGITS:
         raise ValueError(f"a must have shape (10,) or (n_samples, 10), got {a.shape}")
-    return _sigmoid(a @ np.asarray(weights).T + biases)
+    return sigmoid(a @ np.asarray(weights).T + biases)
 
 
 def worst_case_outputs(weights=None, biases=None, *, low=0.01, high=0.99):
@@ -214,7 +211,7 @@ def worst_case_outputs(weights=None, biases=None, *, low=0.01, high=0.99):
             a = np.where(toward, low, 0.0)
             a[d] = 1.0 if toward[d] else high
             inputs[d, j] = a
-            outputs[d, j] = _sigmoid(a @ weights[j] + biases[j])
+            outputs[d, j] = sigmoid(a @ weights[j] + biases[j])
     return inputs, outputs
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastnn.reference import sigmoid
+
 __all__ = [
     "Perceptron",
     "SigmoidNeuron",
@@ -39,28 +41,6 @@ __all__ = [
     "nand_perceptron",
     "two_bit_adder",
 ]
-
-
-def _sigmoid(z):
-    """The sigmoid function ``1 / (1 + exp(-z))`` (Eq. 3-4), without overflow warnings.
-
-    Evaluated as ``exp(z) / (1 + exp(z))`` for negative ``z`` so that no ``exp`` overflows:
-    ``sigmoid(-1000)`` is exactly 0.0, ``sigmoid(1000)`` exactly 1.0, ``sigmoid(0)`` exactly 0.5.
-
-    Parameters
-    ----------
-    z : float or array_like of float
-        Weighted input(s).
-
-    Returns
-    -------
-    float or ndarray of float64
-        Same shape as `z`.
-    """
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    out = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return out[()] if out.ndim == 0 else out
 
 
 def _check_real_scalar(name, value):
@@ -280,7 +260,7 @@ class SigmoidNeuron(_Neuron):
         -------
         float or ndarray of float64, shape (n_samples,)
         """
-        out = _sigmoid(self.weighted_input(x))
+        out = sigmoid(self.weighted_input(x))
         return float(out) if np.ndim(out) == 0 else out
 
     def output_change(self, x, delta_w, delta_b):
@@ -310,7 +290,7 @@ class SigmoidNeuron(_Neuron):
         if delta_w.shape != (self.n_inputs,):
             raise ValueError(f"delta_w must have shape ({self.n_inputs},), got {delta_w.shape}")
         delta_b = _check_real_scalar("delta_b", delta_b)
-        s = _sigmoid(self.weighted_input(x))
+        s = sigmoid(self.weighted_input(x))
         sigma_prime = s * (1.0 - s)
         return float(sigma_prime * (x @ delta_w) + sigma_prime * delta_b)
 
@@ -509,7 +489,7 @@ class PerceptronCircuit:
             If `c` is not positive and finite, or `x` has the wrong shape.
         """
         c = _check_c(c)
-        single, values, _ = self._run(x, lambda z: _sigmoid(c * z))
+        single, values, _ = self._run(x, lambda z: sigmoid(c * z))
         return self._pack(single, values, np.float64)
 
     def sigmoid_limit(self, x):
