@@ -279,8 +279,7 @@ def with_binary_output(net, *, scale=10.0):
     from fastnn import Network
 
     sizes = _check_digit_network(net)
-    dtype = np.asarray(net.weights[0]).dtype
-    new = Network(list(sizes) + [N_BITS], seed=0, dtype=dtype.name)
+    new = Network(list(sizes) + [N_BITS], seed=0, dtype=net.dtype)
     for l in range(len(sizes) - 1):
         new.weights[l][...] = net.weights[l]
         new.biases[l][...] = net.biases[l]

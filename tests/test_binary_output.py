@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from fastnn.binary_output import (
     apply_binary_layer,
     binary_output_layer,
+    binary_readout,
     bits_to_digits,
     digit_bits,
+    with_binary_output,
     worst_case_outputs,
 )
 
@@ -120,3 +122,57 @@ def test_batched_and_validation():
         binary_output_layer(0)
     with pytest.raises(ValueError, match="need 0 <= low < high <= 1"):
         worst_case_outputs(low=0.5, high=0.4)
+
+
+# --- appended to a fastnn.Network ------------------------------------------------------------
+
+
+def _network_saying(digit, n_in=3, dtype="float64"):
+    """A 3-10 network whose output is sigma(10) = 0.99995 for `digit` and
+    sigma(-10) = 4.5e-5 for the rest, whatever the input (zero weights)."""
+    from fastnn import Network
+
+    net = Network([n_in, 10], seed=0, dtype=dtype)
+    net.weights[0][...] = 0.0
+    net.biases[0][...] = -10.0
+    net.biases[0][digit] = 10.0
+    return net
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_binary_readout_of_a_network(digit):
+    net = _network_saying(digit)
+    X = np.array([[0.0, 0.5, 1.0], [1.0, 1.0, 1.0]])
+    bits = binary_readout(net, X)
+    assert bits.shape == (2, 4)
+    assert bits_to_digits(bits).tolist() == [digit, digit]
+    np.testing.assert_allclose(bits[0], digit_bits(digit), atol=1e-3)
+    assert binary_readout(net, X[0]).shape == (4,)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_with_binary_output_builds_the_appended_network(dtype):
+    net = _network_saying(6, dtype=dtype)
+    before = [w.copy() for w in net.weights]
+    big = with_binary_output(net)
+    assert big.sizes == (3, 10, 4) and big.dtype == net.dtype
+    np.testing.assert_array_equal(big.weights[0], net.weights[0])
+    np.testing.assert_array_equal(big.biases[0], net.biases[0])
+    w, b = binary_output_layer()
+    np.testing.assert_array_equal(big.weights[1], w)
+    np.testing.assert_array_equal(big.biases[1], b)
+    X = np.random.default_rng(0).random((5, 3))
+    np.testing.assert_allclose(big.feedforward(X), binary_readout(net, X), rtol=1e-5, atol=1e-6)
+    assert bits_to_digits(big.feedforward(X)).tolist() == [6] * 5
+    np.testing.assert_array_equal(net.weights[0], before[0])  # the original is untouched
+
+
+def test_network_must_have_ten_outputs():
+    from fastnn import Network
+
+    with pytest.raises(ValueError, match=r"net must end in 10 outputs .*got sizes \(3, 4, 5\)"):
+        binary_readout(Network([3, 4, 5], seed=0), np.zeros(3))
+    with pytest.raises(ValueError, match="net must end in 10 outputs"):
+        with_binary_output(Network([3, 9], seed=0))
+    with pytest.raises(TypeError, match="net must be a fastnn.Network, got list"):
+        binary_readout([1, 2], np.zeros(3))
