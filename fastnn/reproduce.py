@@ -578,14 +578,10 @@ def register_cli(subparsers):
 
 
 def _run_cli(args):
-    try:
-        results = reproduce_chapter1(
-            args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
-            command=_command_from_args(args),
-        )
-    except FileNotFoundError as exc:
-        print(f"fastnn reproduce: {exc}", file=sys.stderr)
-        return 1
+    results = reproduce_chapter1(
+        args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
+        command=_command_from_args(args),
+    )
     print(markdown_table(results), end="")
     print(f"\n{results.seconds:.1f} s in all", file=sys.stderr)
     if args.json is not None:
@@ -614,7 +610,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastnn")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["reproduce", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as exc:  # as fastnn.cli.main does
+        print(f"fastnn reproduce: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -202,8 +202,8 @@ def test_cli_missing_data_is_a_clean_error(monkeypatch, capsys):
         raise FileNotFoundError("no MNIST in /nowhere")
 
     monkeypatch.setattr(reproduce, "reproduce_chapter1", missing)
-    assert reproduce.main(["chapter1", "--quick"]) == 1
-    assert "no MNIST in /nowhere" in capsys.readouterr().err
+    assert reproduce.main(["chapter1", "--quick"]) == 2
+    assert "fastnn reproduce: error: no MNIST in /nowhere" in capsys.readouterr().err
 
 
 # --- tools/update_readme_chapter1.py ---------------------------------------------------------
