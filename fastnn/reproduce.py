@@ -48,8 +48,8 @@ __all__ = [
 #: The book's Chapter 1 numbers, in percent of the 10,000 test images, with where they come from.
 BOOK = {
     "net30_epoch0": (91.29, "Epoch 0: 9129 / 10000"),
-    "net30_peak": (95.42, "peak, epoch 28; best of three runs"),
-    "net100_peak": (96.59, "\"large variance\" between runs"),
+    "net30_peak": (95.42, "epoch 28 of the best of three runs, so compare with our max"),
+    "net100_peak": (96.59, "one run; the book warns of large run-to-run variance"),
     "eta_small_epoch0": (11.39, "784-100-10, Epoch 0: 1139 / 10000"),
     "eta_small_final": (21.42, "784-100-10, Epoch 29: 2142 / 10000"),
     "eta_large_epoch0": (10.09, "784-30-10, Epoch 0: 1009 / 10000"),

@@ -47,15 +47,17 @@ def test_quick_784_30_10_learns(quick):
     # 3 epochs of the book's 784-30-10: the book is at 93.48 % after its third epoch.
     assert peak.mean >= 90.0, peak
     assert len(peak.history) == 1 and len(peak.history[0]) == 3
-    assert peak.mean == max(peak.history[0]) / 100
+    assert peak.mean == pytest.approx(max(peak.history[0]) / 100)  # percent of 10,000
 
 
 def test_quick_eta_100_is_stuck_near_ten_percent(quick):
     results, _ = quick
-    # Saturated networks guess about one class: the test set's class frequencies are
-    # 8.92 % (digit 5) to 11.35 % (digit 1). The book: 10.09 % and 9.82 %.
-    for epoch_accuracy in np.array(results.row("eta_large_final").history[0]) / 100:
-        assert 8.5 <= epoch_accuracy <= 11.5
+    # The book: 1009 / 10000 from epoch 0 on, 982 at the end. Saturated networks guess one
+    # or a few classes (the test set's class frequencies are 8.92 % to 11.35 %) and stay
+    # there: no epoch moves the accuracy by more than 0.5 points.
+    history = np.array(results.row("eta_large_final").history[0]) / 100
+    assert np.all((5.0 <= history) & (history <= 15.0)), history
+    assert history.max() - history.min() <= 0.5, history
 
 
 def test_quick_eta_0_001_learns_almost_nothing(quick):
