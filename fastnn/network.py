@@ -287,7 +287,7 @@ class Network:
                     bad = int(np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))[0]) if arr.size else 0
                     raise TypeError(
                         f"{name} of shape ({n},) must hold integer class labels, got "
-                        f"{name}[{bad}] = {arr[bad]!r} (dtype {arr.dtype}); pass targets of "
+                        f"{name}[{bad}] = {arr[bad]} (dtype {arr.dtype}); pass targets of "
                         f"shape ({n}, {n_out}) for real-valued outputs"
                     )
             bad = np.flatnonzero((arr < 0) | (arr >= n_out))
