@@ -21,11 +21,21 @@ class NumbaEpoch:
     def __init__(self, net):
         self.net = net
         self.params = net.params.copy()
+        self._indexed = (None, None)
 
     def epoch(self, X, Y, perm, mini_batch_size, eta):
-        """One epoch over ``X[perm]``; returns the summed training cost."""
+        """One epoch over ``X[perm]``; returns the summed training cost.
+
+        The non-zero index of ``X`` is built on the first call with a given ``X`` and
+        reused, as :meth:`fastnn.Network.SGD` builds it once per training run.
+        """
         net = self.net
-        return _kernels._sgd_epoch(self.params, net._sizes, net._offsets, X, Y, perm, mini_batch_size, eta)
+        if self._indexed[0] is not X:
+            self._indexed = (X, _kernels._nonzero_index(X))
+        indptr, indices = self._indexed[1]
+        return _kernels._sgd_epoch(
+            self.params, net._sizes, net._offsets, X, indptr, indices, Y, perm, mini_batch_size, eta
+        )
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""

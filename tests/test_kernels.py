@@ -170,7 +170,8 @@ def test_epoch_cost_is_the_cost_before_each_update(mnist):
     X, Y = X[:20], one_hot(y[:20])
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
     params = net.params.copy()
-    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, X, Y, np.arange(20), 20, 3.0)
+    indptr, indices = _kernels._nonzero_index(X)
+    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, X, indptr, indices, Y, np.arange(20), 20, 3.0)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -227,3 +228,10 @@ def test_feedforward_parallel_matches_serial(mnist):
     for chunks in (1, 3, 8):
         _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X, parallel, chunks)
         np.testing.assert_array_equal(parallel, serial)
+
+
+def test_nonzero_index():
+    X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -0.0]])
+    indptr, indices = _kernels._nonzero_index(X)
+    np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
+    np.testing.assert_array_equal(indices, [1, 3, 0])
