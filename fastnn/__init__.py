@@ -7,6 +7,14 @@ same algorithm in NumPy.
 
 __version__ = "0.1.0"
 
+from fastnn.datasets import (
+    DataError,
+    DataNotFoundError,
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist_pickle,
+    read_idx,
+)
 from fastnn.network import (
     DataRangeWarning,
     EpochResult,
@@ -23,5 +31,11 @@ __all__ = [
     "compile_kernels",
     "DataRangeWarning",
     "ModelFileError",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_mnist_pickle",
+    "read_idx",
+    "DataError",
+    "DataNotFoundError",
     "__version__",
 ]

@@ -90,3 +90,28 @@ def jit(func=None, **options):
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def cache_dir():
+    """Directory where Numba caches fastnn's compiled kernels, or None if not cached.
+
+    Numba picks it: ``$NUMBA_CACHE_DIR`` (mirroring the package path) if set, else
+    ``__pycache__`` beside ``fastnn/_kernels.py`` if writable, else a per-user directory.
+    """
+    from pathlib import Path
+
+    from fastnn import _kernels
+
+    cache = getattr(_kernels._sgd_epoch, "_cache", None)
+    path = getattr(cache, "_cache_path", None)
+    if JIT_DISABLED or not cache_in_use or path is None:
+        return None
+    return Path(path)
+
+
+def cache_files():
+    """The cache files (``*.nbi`` index, ``*.nbc`` code) of fastnn's kernels."""
+    directory = cache_dir()
+    if directory is None or not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("_kernels.*") if p.suffix in {".nbi", ".nbc"})

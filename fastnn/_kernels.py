@@ -83,13 +83,28 @@ def _activation_offsets(sizes, offsets):
 
 
 @jit
-def _nonzeros(x, nz):
-    """Write the indices of the non-zero entries of ``x`` into ``nz``; return their count."""
-    nnz = 0
-    for i in range(x.shape[0]):  # branch-free: a data-dependent branch mispredicts here
-        nz[nnz] = i
-        nnz += x[i] != 0
-    return nnz
+def _nonzero_index(X):
+    """Positions of the non-zero entries of each row of ``X``, in CSR form.
+
+    Returns ``(indptr, indices)``: row ``r``'s non-zero columns are
+    ``indices[indptr[r]:indptr[r+1]]``, ascending. Built once per data set, it spares
+    every epoch a scan of the (81 % zero) MNIST pixels; ``X`` itself is not copied.
+    """
+    n, n_in = X.shape
+    indptr = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        count = 0
+        for i in range(n_in):
+            count += X[r, i] != 0
+        indptr[r + 1] = indptr[r] + count
+    indices = np.empty(indptr[n], np.int32)
+    for r in range(n):
+        k = indptr[r]
+        for i in range(n_in):
+            if X[r, i] != 0:
+                indices[k] = i
+                k += 1
+    return indptr, indices
 
 
 @jit
@@ -105,10 +120,10 @@ def _layer(buf, sizes, offsets, l):
 
 
 @jit
-def _forward(params, sizes, offsets, aoff, x, nz, nnz, act):
+def _forward(params, sizes, offsets, aoff, x, idx, act):
     """Feedforward of one sample (Eq. 4): fill ``act`` with the activations of layers 1..L.
 
-    Only the ``nnz`` non-zero inputs listed in ``nz`` are read from ``x``.
+    Only the inputs ``x[idx]`` (the non-zero ones) are read.
     """
     n_layers = sizes.shape[0] - 1
     for l in range(n_layers):
@@ -117,8 +132,8 @@ def _forward(params, sizes, offsets, aoff, x, nz, nnz, act):
         a = act[aoff[l] : aoff[l] + n_out]
         a[:] = b
         if l == 0:
-            for k in range(nnz):
-                i = nz[k]
+            for k in range(idx.shape[0]):
+                i = idx[k]
                 xi = x[i]
                 for j in range(n_out):
                     a[j] += xi * wt[i, j]
@@ -161,12 +176,12 @@ def _backward(params, sizes, offsets, aoff, act, y, delta):
 
 
 @jit
-def _accumulate(buf, sizes, offsets, aoff, x, nz, nnz, act, delta, scale):
+def _accumulate(buf, sizes, offsets, aoff, x, idx, act, delta, scale):
     """``buf += scale * (dC_x/db, dC_x/dw)`` for one sample (BP3, BP4), in the parameter layout.
 
     With ``buf = params`` and ``scale = -eta/m`` this is one sample's share of the
     mini-batch update, Eq. (20)-(21); with a zeroed gradient buffer and ``scale = 1`` it
-    sums gradients.
+    sums gradients. First-layer terms are formed for the inputs ``x[idx]`` only.
     """
     n_layers = sizes.shape[0] - 1
     for l in range(n_layers):
@@ -174,8 +189,8 @@ def _accumulate(buf, sizes, offsets, aoff, x, nz, nnz, act, delta, scale):
         n_out = wt.shape[1]
         d = delta[aoff[l] : aoff[l] + n_out]
         if l == 0:
-            for k in range(nnz):
-                i = nz[k]
+            for k in range(idx.shape[0]):
+                i = idx[k]
                 c = scale * x[i]
                 for j in range(n_out):
                     wt[i, j] += c * d[j]
@@ -190,7 +205,7 @@ def _accumulate(buf, sizes, offsets, aoff, x, nz, nnz, act, delta, scale):
 
 
 @jit
-def _step(params, sizes, offsets, aoff, X, Y, rows, eta, nz, nnz, act, delta):
+def _step(params, sizes, offsets, aoff, X, indptr, indices, Y, rows, eta, act, delta):
     """One mini-batch update, Eq. (20)-(21), on the samples ``X[rows]``, ``Y[rows]``.
 
     Every sample's forward and backward pass uses the parameters as they were at the
@@ -203,49 +218,50 @@ def _step(params, sizes, offsets, aoff, X, Y, rows, eta, nz, nnz, act, delta):
     cost = 0.0
     for s in range(m):
         r = rows[s]
-        nnz[s] = _nonzeros(X[r], nz[s])
-        _forward(params, sizes, offsets, aoff, X[r], nz[s], nnz[s], act[s])
+        idx = indices[indptr[r] : indptr[r + 1]]
+        _forward(params, sizes, offsets, aoff, X[r], idx, act[s])
         cost += _backward(params, sizes, offsets, aoff, act[s], Y[r], delta[s])
     for s in range(m):
-        _accumulate(
-            params, sizes, offsets, aoff, X[rows[s]], nz[s], nnz[s], act[s], delta[s], scale[0]
-        )
+        r = rows[s]
+        idx = indices[indptr[r] : indptr[r + 1]]
+        _accumulate(params, sizes, offsets, aoff, X[r], idx, act[s], delta[s], scale[0])
     return cost
 
 
 @jit
 def _workspace(sizes, offsets, m, dtype_like):
-    """Scratch for ``m`` samples: (aoff, nz, nnz, act, delta); delta's padding stays 0."""
+    """Scratch for ``m`` samples: (aoff, act, delta); delta's padding stays 0."""
     aoff = _activation_offsets(sizes, offsets)
-    nz = np.empty((m, sizes[0]), np.int64)
-    nnz = np.empty(m, np.int64)
     act = np.empty((m, aoff[-1]), dtype_like.dtype)
     delta = np.zeros((m, aoff[-1]), dtype_like.dtype)
-    return aoff, nz, nnz, act, delta
+    return aoff, act, delta
 
 
 @jit
-def _update_mini_batch(params, sizes, offsets, X, Y, rows, eta):
+def _update_mini_batch(params, sizes, offsets, X, indptr, indices, Y, rows, eta):
     """One mini-batch step on ``X[rows]``; returns the batch's summed cost."""
-    aoff, nz, nnz, act, delta = _workspace(sizes, offsets, rows.shape[0], params)
-    return _step(params, sizes, offsets, aoff, X, Y, rows, eta, nz, nnz, act, delta)
+    aoff, act, delta = _workspace(sizes, offsets, rows.shape[0], params)
+    return _step(params, sizes, offsets, aoff, X, indptr, indices, Y, rows, eta, act, delta)
 
 
 @jit
-def _sgd_epoch(params, sizes, offsets, X, Y, perm, mini_batch_size, eta):
+def _sgd_epoch(params, sizes, offsets, X, indptr, indices, Y, perm, mini_batch_size, eta):
     """One epoch of stochastic gradient descent over ``X[perm]`` (Chapter 1, Eq. 20-21).
 
-    Mini-batches are ``perm[k*m : (k+1)*m]``; the last, shorter one is averaged over its
-    own size. ``X`` is never copied. Returns the sum over the epoch of each sample's
-    C_x, evaluated by the forward pass that trained on it.
+    ``(indptr, indices)`` is :func:`_nonzero_index` of ``X``. Mini-batches are
+    ``perm[k*m : (k+1)*m]``; the last, shorter one is averaged over its own size. ``X``
+    is never copied. Returns the sum over the epoch of each sample's C_x, evaluated by
+    the forward pass that trained on it.
     """
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    aoff, nz, nnz, act, delta = _workspace(sizes, offsets, m, params)
+    aoff, act, delta = _workspace(sizes, offsets, m, params)
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
-        cost += _step(params, sizes, offsets, aoff, X, Y, perm[start:stop], eta, nz, nnz, act, delta)
+        cost += _step(
+            params, sizes, offsets, aoff, X, indptr, indices, Y, perm[start:stop], eta, act, delta
+        )
     return cost
 
 
@@ -255,32 +271,40 @@ def _backprop(params, sizes, offsets, X, Y, grad):
 
     Returns the summed cost. ``grad`` has the layout of ``params``.
     """
-    aoff, nz, nnz, act, delta = _workspace(sizes, offsets, 1, params)
+    indptr, indices = _nonzero_index(X)
+    aoff, act, delta = _workspace(sizes, offsets, 1, params)
     grad[:] = 0
+    one = np.ones(1, params.dtype)
     cost = 0.0
     for r in range(X.shape[0]):
-        nnz[0] = _nonzeros(X[r], nz[0])
-        _forward(params, sizes, offsets, aoff, X[r], nz[0], nnz[0], act[0])
+        idx = indices[indptr[r] : indptr[r + 1]]
+        _forward(params, sizes, offsets, aoff, X[r], idx, act[0])
         cost += _backward(params, sizes, offsets, aoff, act[0], Y[r], delta[0])
-        _accumulate(grad, sizes, offsets, aoff, X[r], nz[0], nnz[0], act[0], delta[0], 1.0)
+        _accumulate(grad, sizes, offsets, aoff, X[r], idx, act[0], delta[0], one[0])
     return cost
 
 
 @jit
-def _feedforward_rows(params, sizes, offsets, X, out, start, stop):
-    aoff, nz, nnz, act, delta = _workspace(sizes, offsets, 1, params)
+def _feedforward_rows(params, sizes, offsets, X, indptr, indices, out, start, stop):
+    aoff, act, delta = _workspace(sizes, offsets, 1, params)
     n_layers = sizes.shape[0] - 1
     o0 = aoff[n_layers - 1]
     for r in range(start, stop):
-        nnz[0] = _nonzeros(X[r], nz[0])
-        _forward(params, sizes, offsets, aoff, X[r], nz[0], nnz[0], act[0])
+        _forward(params, sizes, offsets, aoff, X[r], indices[indptr[r] : indptr[r + 1]], act[0])
         out[r, :] = act[0, o0 : o0 + sizes[n_layers]]
+
+
+@jit
+def _feedforward_indexed(params, sizes, offsets, X, indptr, indices, out):
+    """``out[r] = a^L(X[r])`` for every row (Eq. 4), given :func:`_nonzero_index` of ``X``."""
+    _feedforward_rows(params, sizes, offsets, X, indptr, indices, out, 0, X.shape[0])
 
 
 @jit
 def _feedforward(params, sizes, offsets, X, out):
     """``out[r] = a^L(X[r])`` for every row (Eq. 4), serially."""
-    _feedforward_rows(params, sizes, offsets, X, out, 0, X.shape[0])
+    indptr, indices = _nonzero_index(X)
+    _feedforward_rows(params, sizes, offsets, X, indptr, indices, out, 0, X.shape[0])
 
 
 @jit(parallel=True)
@@ -290,6 +314,9 @@ def _feedforward_parallel(params, sizes, offsets, X, out, n_chunks):
     Each row is computed exactly as in the serial kernel, so results do not depend on
     the number of threads.
     """
+    indptr, indices = _nonzero_index(X)
     n = X.shape[0]
     for c in prange(n_chunks):
-        _feedforward_rows(params, sizes, offsets, X, out, c * n // n_chunks, (c + 1) * n // n_chunks)
+        _feedforward_rows(
+            params, sizes, offsets, X, indptr, indices, out, c * n // n_chunks, (c + 1) * n // n_chunks
+        )

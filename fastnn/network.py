@@ -287,7 +287,7 @@ class Network:
                     bad = int(np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))[0]) if arr.size else 0
                     raise TypeError(
                         f"{name} of shape ({n},) must hold integer class labels, got "
-                        f"{name}[{bad}] = {arr[bad]!r} (dtype {arr.dtype}); pass targets of "
+                        f"{name}[{bad}] = {arr[bad]} (dtype {arr.dtype}); pass targets of "
                         f"shape ({n}, {n_out}) for real-valued outputs"
                     )
             bad = np.flatnonzero((arr < 0) | (arr >= n_out))
@@ -430,7 +430,10 @@ class Network:
         eta = _check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, X, Y, rows, eta)
+        indptr, indices = _kernels._nonzero_index(X)
+        cost = _kernels._update_mini_batch(
+            self.params, self._sizes, self._offsets, X, indptr, indices, Y, rows, eta
+        )
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
@@ -481,8 +484,9 @@ class Network:
             X_test, _, labels = self._data(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels)
+            test = (X_test, labels, *_kernels._nonzero_index(X_test))
         compile_kernels(self.dtype)
+        indptr, indices = _kernels._nonzero_index(X)
         n = X.shape[0]
         history = []
         for j in range(epochs):
@@ -490,7 +494,7 @@ class Network:
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
             cost = _kernels._sgd_epoch(
-                self.params, self._sizes, self._offsets, X, Y, perm, mini_batch_size, eta
+                self.params, self._sizes, self._offsets, X, indptr, indices, Y, perm, mini_batch_size, eta
             )
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
@@ -518,9 +522,12 @@ class Network:
                 print(_format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels):
+    def _count_correct(self, X, labels, indptr=None, indices=None):
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        if indptr is None:
+            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        else:
+            _kernels._feedforward_indexed(self.params, self._sizes, self._offsets, X, indptr, indices, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -697,7 +704,9 @@ def compile_kernels(dtype="float64"):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, X, Y, perm, 1, 0.1)
+    indptr, indices = _kernels._nonzero_index(X)
+    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, X, indptr, indices, Y, perm, 1, 0.1)
+    _kernels._feedforward_indexed(net.params, net._sizes, net._offsets, X, indptr, indices, Y)
     _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
     _compiled.add(dt)
     return time.perf_counter() - t0

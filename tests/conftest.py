@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,3 +35,17 @@ def mnist_dir():
             pytest.fail(msg)
         pytest.skip(msg)
     return found
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """``(train, validation, test)`` of real MNIST in float64, loaded once per session."""
+    from fastnn.datasets import load_mnist
+
+    return load_mnist(mnist_dir)
+
+
+def one_hot(labels, n_out=10, dtype="float64"):
+    Y = np.zeros((len(labels), n_out), dtype=dtype)
+    Y[np.arange(len(labels)), labels] = 1
+    return Y

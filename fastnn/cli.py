@@ -1,0 +1,176 @@
+"""The ``fastnn`` command: ``train``, ``evaluate``, ``bench``, ``reproduce``, ``cache``.
+
+``fastnn train`` with no flags is the book's run: a 784-30-10 network, 30 epochs of SGD
+with mini-batches of 10 and eta = 3.0 on the 50,000 MNIST training images, evaluated on
+the 10,000 test images after every epoch.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import fastnn
+
+
+def _sizes(text):
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
+        ) from None
+    return sizes
+
+
+def _load(dataset, data_dir, dtype):
+    from fastnn import datasets
+
+    loader = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}[dataset]
+    return loader(data_dir, dtype=dtype)
+
+
+def _add_data_args(parser):
+    parser.add_argument(
+        "--dataset",
+        choices=["mnist", "fashion-mnist"],
+        default="mnist",
+        help="data set (default: mnist)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory holding the four IDX files (default: $FASTNN_DATA, the user cache, "
+        "then a download)",
+    )
+
+
+def _cmd_train(args):
+    if args.seed is None:
+        args.seed = int(np.random.SeedSequence().entropy % 2**32)
+    t0 = time.perf_counter()
+    train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
+    print(
+        f"Loaded {args.dataset}: {len(train[0]):,} training and {len(test[0]):,} test images "
+        f"in {time.perf_counter() - t0:.2f} s"
+    )
+    net = fastnn.Network(args.sizes, seed=args.seed, dtype=args.dtype)
+    print(
+        f"Network {'-'.join(map(str, net.sizes))}, {args.dtype}, seed {args.seed}: "
+        f"{args.epochs} epochs, mini-batch size {args.mini_batch_size}, eta {args.eta}"
+    )
+    t0 = time.perf_counter()
+    fastnn.compile_kernels(args.dtype)
+    print(f"Compiling kernels ({args.dtype}; cached on disk after the first run): {time.perf_counter() - t0:.2f} s")
+    t0 = time.perf_counter()
+    try:
+        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test)
+    except FloatingPointError as exc:
+        print(f"fastnn train: error: {exc}", file=sys.stderr)
+        if args.save:
+            print(f"fastnn train: {args.save} was not written", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    if history:
+        best = max(history, key=lambda r: r.test_correct)
+        train_s = sum(r.seconds for r in history)
+        print(
+            f"Best: {best.test_correct} / {best.n_test} ({100 * best.accuracy:.2f} %) at epoch "
+            f"{best.epoch}; training {train_s:.2f} s ({train_s / len(history):.3f} s/epoch), "
+            f"{wall:.2f} s with evaluation"
+        )
+    if args.save:
+        path = net.save(args.save)
+        print(f"Saved the network to {path}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"args": {k: v for k, v in vars(args).items() if k != "func"},
+                 "history": [r.as_dict() for r in history]},
+                f,
+                indent=2,
+            )
+    return 0
+
+
+def _cmd_evaluate(args):
+    try:
+        net = fastnn.load(args.model)
+    except (OSError, fastnn.ModelFileError) as exc:
+        print(f"fastnn evaluate: error: {exc}", file=sys.stderr)
+        return 1
+    _train, _validation, test = _load(args.dataset, args.data_dir, net.dtype.name)
+    correct = net.evaluate(test)
+    n = len(test[0])
+    print(f"{args.model}: {correct} / {n} ({100 * correct / n:.2f} %) of the {args.dataset} test images")
+    return 0
+
+
+def _cmd_cache(args):
+    from fastnn import _config
+
+    directory = _config.cache_dir()
+    if directory is None:
+        print("Kernels are not cached on disk (FASTNN_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
+        return 0
+    files = _config.cache_files()
+    if args.action == "info":
+        size = sum(f.stat().st_size for f in files)
+        print(f"{directory}: {len(files)} cached kernel files, {size / 1e6:.1f} MB")
+    else:
+        for f in files:
+            f.unlink(missing_ok=True)
+        print(f"Removed {len(files)} cached kernel files from {directory}")
+    return 0
+
+
+def build_parser():
+    """The ``argparse`` parser of the ``fastnn`` command."""
+    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"fastnn {fastnn.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a network by SGD (default: the book's 784-30-10 run on MNIST)")
+    p.add_argument("--sizes", type=_sizes, default=[784, 30, 10], help="layer sizes (default: 784,30,10)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
+    p.add_argument("--mini-batch-size", type=int, default=10, help="mini-batch size m; 1 is online learning (default: 10)")
+    p.add_argument("--eta", type=float, default=3.0, help="learning rate (default: 3.0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and printed)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
+    _add_data_args(p)
+    p.add_argument("--save", metavar="PATH", default=None, help="write the trained network to PATH (.npz)")
+    p.add_argument("--json", metavar="PATH", default=None, help="write the per-epoch history to PATH")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a saved network")
+    p.add_argument("model", help="a file written by fastnn train --save or Network.save")
+    _add_data_args(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("cache", help="show or clear Numba's on-disk cache of fastnn's kernels")
+    p.add_argument("action", choices=["info", "clear"])
+    p.set_defaults(func=_cmd_cache)
+
+    for module in ("fastnn.bench", "fastnn.reproduce"):
+        try:
+            register = __import__(module, fromlist=["register_cli"]).register_cli
+        except (ImportError, AttributeError):
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``fastnn`` console script and of ``python -m fastnn``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""One table of interchangeable implementations of an SGD epoch.
+
+The tests check every entry against the others, and the benchmarks (pytest-benchmark,
+asv, ``fastnn bench``) time every entry on the same data, so what is tested is what is
+measured. Each implementation starts from a :class:`fastnn.Network`'s parameters, keeps
+its own state in its natural layout, and runs one epoch over a given permutation.
+"""
+
+import numpy as np
+
+from fastnn import _kernels, reference
+
+__all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
+
+
+class NumbaEpoch:
+    """The compiled kernel :func:`fastnn._kernels._sgd_epoch`, on a copy of the network."""
+
+    name = "numba"
+
+    def __init__(self, net):
+        self.net = net
+        self.params = net.params.copy()
+        self._indexed = (None, None)
+
+    def epoch(self, X, Y, perm, mini_batch_size, eta):
+        """One epoch over ``X[perm]``; returns the summed training cost.
+
+        The non-zero index of ``X`` is built on the first call with a given ``X`` and
+        reused, as :meth:`fastnn.Network.SGD` builds it once per training run.
+        """
+        net = self.net
+        if self._indexed[0] is not X:
+            self._indexed = (X, _kernels._nonzero_index(X))
+        indptr, indices = self._indexed[1]
+        return _kernels._sgd_epoch(
+            self.params, net._sizes, net._offsets, X, indptr, indices, Y, perm, mini_batch_size, eta
+        )
+
+    def weights_biases(self):
+        """``(weights, biases)`` in the book's shapes, as copies."""
+        weights, biases = self.net._views(self.params)
+        return [w.copy() for w in weights], [b.copy() for b in biases]
+
+
+class NumpyMatrixEpoch:
+    """:func:`fastnn.reference.sgd_epoch` with whole mini-batches as matrices."""
+
+    name = "numpy-matrix"
+    matrix = True
+
+    def __init__(self, net):
+        self.weights = [np.array(w, order="C") for w in net.weights]  # copies, never views
+        self.biases = [np.array(b) for b in net.biases]
+
+    def epoch(self, X, Y, perm, mini_batch_size, eta):
+        """One epoch over ``X[perm]``."""
+        reference.sgd_epoch(self.weights, self.biases, X, Y, perm, mini_batch_size, eta, matrix=self.matrix)
+
+    def weights_biases(self):
+        """``(weights, biases)`` in the book's shapes, as copies."""
+        return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
+
+
+class NumpyPerSampleEpoch(NumpyMatrixEpoch):
+    """The book's algorithm: :func:`fastnn.reference.backprop` one sample at a time."""
+
+    name = "numpy-per-sample"
+    matrix = False
+
+
+#: name -> class; each class is built from a Network and has ``epoch`` and ``weights_biases``.
+IMPLEMENTATIONS = {cls.name: cls for cls in (NumbaEpoch, NumpyMatrixEpoch, NumpyPerSampleEpoch)}

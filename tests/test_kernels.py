@@ -1,0 +1,237 @@
+"""The kernels against hand-worked values, finite differences and the NumPy reference."""
+
+import numpy as np
+import pytest
+from conftest import one_hot
+
+import fastnn
+from fastnn import _kernels, reference
+from fastnn.implementations import IMPLEMENTATIONS
+
+
+def tiny_net(dtype="float64"):
+    """The 2-2-1 net of the hand-worked examples, with every z = 0 for x = (1, 1) and (0, 0)."""
+    net = fastnn.Network([2, 2, 1], dtype=dtype)
+    net.weights[0][:] = [[0.5, -0.5], [1.0, -1.0]]
+    net.biases[0][:] = [0.0, 0.0]
+    net.weights[1][:] = [[1.0, -1.0]]
+    net.biases[1][:] = [0.0]
+    return net
+
+
+def reference_step(net, X, Y, eta, matrix):
+    weights = [np.ascontiguousarray(w) for w in net.weights]
+    biases = [b.copy() for b in net.biases]
+    update = reference.update_mini_batch_matrix if matrix else reference.update_mini_batch
+    update(weights, biases, np.asarray(X, float), np.asarray(Y, float), eta)
+    return weights, biases
+
+
+def kernel_step(net, X, Y, eta):
+    net.update_mini_batch(np.asarray(X, net.dtype), np.asarray(Y, net.dtype), eta)
+    return net.weights, net.biases
+
+
+# x = (1, 1), y = 1, eta = 2, m = 1.
+#   z1 = W1 x + b1 = (0.5 - 0.5, 1 - 1) = (0, 0)        a1 = sigmoid(0) = (0.5, 0.5)
+#   z2 = W2 a1 + b2 = 0.5 - 0.5 = 0                      a2 = 0.5
+#   C_x = (0.5 - 1)^2 / 2 = 0.125
+#   delta2 = (a2 - y) sigmoid'(0) = (-0.5)(0.25) = -0.125                     (BP1)
+#   nabla_b2 = -0.125; nabla_W2 = delta2 a1^T = (-0.0625, -0.0625)            (BP3, BP4)
+#   delta1 = (W2^T delta2) * sigmoid'(z1) = (-0.125, 0.125) * 0.25
+#          = (-0.03125, 0.03125)                                              (BP2)
+#   nabla_b1 = (-0.03125, 0.03125); nabla_W1 = delta1 x^T = [[-0.03125, -0.03125],
+#                                                            [ 0.03125,  0.03125]]
+#   Step with eta/m = 2 (Eq. 20-21): W2 = (1, -1) - 2 (-0.0625, -0.0625) = (1.125, -0.875)
+#   b2 = 0 - 2 (-0.125) = 0.25;  W1 = [[0.5625, -0.4375], [0.9375, -1.0625]];
+#   b1 = (0.0625, -0.0625). Every value is a binary fraction: the results are exact.
+ONE_SAMPLE = dict(
+    X=[[1.0, 1.0]], Y=[[1.0]], eta=2.0,
+    W1=[[0.5625, -0.4375], [0.9375, -1.0625]], b1=[0.0625, -0.0625], W2=[[1.125, -0.875]], b2=[0.25],
+)
+# Add x = (0, 0), y = 0 (a zero input: the kernels skip its first-layer terms), m = 2:
+#   z1 = b1 = (0, 0), a1 = (0.5, 0.5), a2 = 0.5, delta2 = (0.5 - 0)(0.25) = 0.125
+#   nabla_b2 = 0.125, nabla_W2 = (0.0625, 0.0625); delta1 = (0.125, -0.125) * 0.25
+#   = (0.03125, -0.03125); nabla_W1 = 0 (x = 0), nabla_b1 = (0.03125, -0.03125).
+#   Sums with the first sample: nabla_W2 = 0, nabla_b2 = 0, nabla_b1 = 0,
+#   nabla_W1 = [[-0.03125, -0.03125], [0.03125, 0.03125]].
+#   Step with eta/m = 2/2 = 1: W2, b2, b1 unchanged;
+#   W1 = [[0.53125, -0.46875], [0.96875, -1.03125]].
+TWO_SAMPLES = dict(
+    X=[[1.0, 1.0], [0.0, 0.0]], Y=[[1.0], [0.0]], eta=2.0,
+    W1=[[0.53125, -0.46875], [0.96875, -1.03125]], b1=[0.0, 0.0], W2=[[1.0, -1.0]], b2=[0.0],
+)
+
+
+@pytest.mark.parametrize("case", [ONE_SAMPLE, TWO_SAMPLES], ids=["m=1", "m=2"])
+@pytest.mark.parametrize("impl", ["kernel", "reference-per-sample", "reference-matrix"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_hand_worked_sgd_step(case, impl, dtype):
+    net = tiny_net(dtype)
+    if impl == "kernel":
+        weights, biases = kernel_step(net, case["X"], case["Y"], case["eta"])
+    else:
+        weights, biases = reference_step(net, case["X"], case["Y"], case["eta"], impl.endswith("matrix"))
+    np.testing.assert_array_equal(weights[0], case["W1"])
+    np.testing.assert_array_equal(biases[0], case["b1"])
+    np.testing.assert_array_equal(weights[1], case["W2"])
+    np.testing.assert_array_equal(biases[1], case["b2"])
+
+
+def test_hand_worked_backprop_and_cost():
+    net = tiny_net()
+    nabla_b, nabla_w = net.backprop(np.array([1.0, 1.0]), np.array([1.0]))
+    np.testing.assert_array_equal(nabla_b[1], [-0.125])
+    np.testing.assert_array_equal(nabla_w[1], [[-0.0625, -0.0625]])
+    np.testing.assert_array_equal(nabla_b[0], [-0.03125, 0.03125])
+    np.testing.assert_array_equal(nabla_w[0], [[-0.03125, -0.03125], [0.03125, 0.03125]])
+    assert net.cost((np.array([[1.0, 1.0]]), np.array([[1.0]]))) == 0.125
+
+
+@pytest.mark.parametrize("sizes", [[5, 4, 3], [6, 5, 4, 3], [3, 1], [7, 9, 2]])
+def test_gradient_matches_central_differences(sizes):
+    """Every entry of backprop's gradient against (C(p + h) - C(p - h)) / 2h.
+
+    The cost is computed by the NumPy reference, independently of the kernels. With
+    h = 1e-5 the truncation error is O(h^2 C''') ~ 1e-10 relative and the rounding error
+    O(eps / h) ~ 1e-11, well below the asserted 1e-7.
+    """
+    rng = np.random.default_rng(42)
+    net = fastnn.Network(sizes, seed=1)
+    x = rng.random(sizes[0])
+    x[0] = 0.0  # a zero input: its weights' gradient must be exactly zero
+    y = rng.random(sizes[-1])
+    nabla_b, nabla_w = net.backprop(x, y)
+
+    def cost():
+        a = reference.feedforward(net.weights, net.biases, x)
+        return 0.5 * np.sum((y - a) ** 2)
+
+    h = 1e-5
+    for analytic, params in zip(nabla_w + nabla_b, net.weights + net.biases):
+        numeric = np.zeros(params.shape)
+        for idx in np.ndindex(params.shape):
+            old = params[idx]
+            params[idx] = old + h
+            c_plus = cost()
+            params[idx] = old - h
+            c_minus = cost()
+            params[idx] = old
+            numeric[idx] = (c_plus - c_minus) / (2 * h)
+        err = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(numeric), 1e-300)
+        assert err < 1e-7, (sizes, err)
+    assert np.all(nabla_w[0][:, 0] == 0)
+
+
+@pytest.mark.parametrize("n, m", [(3000, 10), (3003, 10), (100, 1), (500, 500), (257, 64)])
+def test_numba_epoch_matches_numpy_reference_on_mnist(mnist, n, m):
+    """Same start, same permutation, float64: weights agree to 1e-10 relative.
+
+    Online learning (m = 1) with eta = 3 is chaotic: rounding differences of 1e-16 grow to
+    order 1 within about 1,000 steps, so m = 1 is compared over 100 steps.
+    """
+    (X, y), _, _ = mnist
+    X, Y = X[:n], one_hot(y[:n])
+    net = fastnn.Network([784, 30, 10], seed=3)
+    perm = np.random.default_rng(0).permutation(n)
+    results = {}
+    names = ["numba", "numpy-matrix"] + (["numpy-per-sample"] if n <= 500 else [])
+    for name in names:
+        impl = IMPLEMENTATIONS[name](net)
+        impl.epoch(X, Y, perm, m, 3.0)
+        results[name] = impl.weights_biases()
+    ref_w, ref_b = results["numpy-matrix"]
+    for name in names:
+        w, b = results[name]
+        for got, want in zip(w + b, ref_w + ref_b):
+            rel = np.max(np.abs(got - want)) / np.max(np.abs(want))
+            assert rel <= 1e-10, (name, rel)
+    start_w = net.weights[0]
+    assert np.max(np.abs(results["numba"][0][0] - start_w)) > 1e-3  # training did move the weights
+
+
+def test_float32_within_1e4_of_float64_after_one_mini_batch(mnist):
+    (X, y), _, _ = mnist
+    out = {}
+    for dtype in ("float64", "float32"):
+        net = fastnn.Network([784, 30, 10], seed=5, dtype=dtype)
+        net.update_mini_batch(X[:10], y[:10], 3.0)
+        out[dtype] = net
+    for w64, w32 in zip(out["float64"].weights + out["float64"].biases,
+                        out["float32"].weights + out["float32"].biases):
+        assert w32.dtype == np.float32
+        np.testing.assert_allclose(w32, w64, rtol=0, atol=1e-4)
+
+
+def test_epoch_cost_is_the_cost_before_each_update(mnist):
+    """The kernel's returned cost equals the reference cost at the batch's starting weights."""
+    (X, y), _, _ = mnist
+    net = fastnn.Network([784, 30, 10], seed=9)
+    X, Y = X[:20], one_hot(y[:20])
+    expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
+    params = net.params.copy()
+    indptr, indices = _kernels._nonzero_index(X)
+    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, X, indptr, indices, Y, np.arange(20), 20, 3.0)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+class TestSigmoid:
+    def ref_and_kernel(self, z):
+        z = np.asarray(z)
+        out = np.empty_like(z)
+        prime = np.empty_like(z)
+        _kernels._sigmoid(z, out)
+        _kernels._sigmoid_prime(z, prime)
+        return reference.sigmoid(z), reference.sigmoid_prime(z), out, prime
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    def test_saturates_exactly_without_warnings(self, dtype):
+        z = np.array([-1000.0, 0.0, 1000.0], dtype=dtype)
+        ref, ref_prime, out, prime = self.ref_and_kernel(z)
+        for got in (ref, out):
+            assert got.dtype == np.dtype(dtype)
+            np.testing.assert_array_equal(got, [0.0, 0.5, 1.0])
+        for got in (ref_prime, prime):
+            np.testing.assert_array_equal(got, [0.0, 0.25, 0.0])
+
+    def test_float32_extremes_and_middle(self):
+        z = np.array([-1662.7, -100.0, -88.0, 0.0, -0.5, 88.0, 3212.5], dtype=np.float32)
+        ref, ref_prime, out, prime = self.ref_and_kernel(z)
+        for got, got_prime in ((ref, ref_prime), (out, prime)):
+            assert np.all(np.isfinite(got)) and np.all(np.isfinite(got_prime))
+            assert got[0] == 0.0 and got[-1] == 1.0 and got[3] == 0.5
+            assert got[4] == pytest.approx(0.377541, abs=1e-6)
+            assert got_prime[4] == pytest.approx(0.235004, abs=1e-6)
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(prime, ref_prime, rtol=0, atol=1e-6)
+
+    def test_nan_propagates(self):
+        _, _, out, _ = self.ref_and_kernel(np.array([np.nan, 1.0]))
+        assert np.isnan(out[0]) and out[1] == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-15)
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    def test_matches_reference_over_the_range(self, dtype):
+        z = np.linspace(-800, 800, 20001).astype(dtype)
+        ref, ref_prime, out, prime = self.ref_and_kernel(z)
+        tol = 1e-15 if dtype == "float64" else 1e-6
+        np.testing.assert_allclose(out, ref, rtol=0, atol=tol)
+        np.testing.assert_allclose(prime, ref_prime, rtol=0, atol=tol)
+
+
+def test_feedforward_parallel_matches_serial(mnist):
+    (X, _), _, _ = mnist
+    net = fastnn.Network([784, 30, 10], seed=2)
+    X = X[:1001]
+    serial = np.empty((len(X), 10))
+    parallel = np.empty((len(X), 10))
+    _kernels._feedforward(net.params, net._sizes, net._offsets, X, serial)
+    for chunks in (1, 3, 8):
+        _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X, parallel, chunks)
+        np.testing.assert_array_equal(parallel, serial)
+
+
+def test_nonzero_index():
+    X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -0.0]])
+    indptr, indices = _kernels._nonzero_index(X)
+    np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
+    np.testing.assert_array_equal(indices, [1, 3, 0])

@@ -1,0 +1,444 @@
+"""The public API: shapes, validation at the boundary, determinism, learning, persistence."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import one_hot
+
+import fastnn
+from fastnn import _kernels, reference
+
+
+@pytest.fixture
+def small():
+    """A small learnable problem: 200 samples of 6 features in [0, 1], 3 classes."""
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 6))
+    y = np.argmax(X[:, :3], axis=1)
+    return X, y
+
+
+# -- construction --------------------------------------------------------------------------
+def test_layout_views_and_book_initialisation():
+    net = fastnn.Network([784, 30, 10], seed=0)
+    assert [w.shape for w in net.weights] == [(30, 784), (10, 30)]
+    assert [b.shape for b in net.biases] == [(30,), (10,)]
+    for a in net.weights + net.biases:
+        assert np.shares_memory(a, net.params)
+    assert net.params.flags.c_contiguous and net.params.dtype == np.float64
+    # The book's draw: all biases, then all weights, from N(0, 1).
+    rng = np.random.default_rng(0)
+    expected_b = [rng.standard_normal(n) for n in (30, 10)]
+    expected_w = [rng.standard_normal(s) for s in ((30, 784), (10, 30))]
+    for got, want in zip(net.biases + net.weights, expected_b + expected_w):
+        np.testing.assert_array_equal(got, want)
+    # Padding (rows of 30 stored as 32) holds zeros only.
+    n_real = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
+    assert np.count_nonzero(net.params) == n_real
+
+
+def test_float32_network_rounds_the_float64_draw():
+    n64 = fastnn.Network([5, 4, 3], seed=7)
+    n32 = fastnn.Network([5, 4, 3], seed=7, dtype="float32")
+    assert n32.params.dtype == np.float32
+    np.testing.assert_array_equal(n32.params, n64.params.astype(np.float32))
+
+
+def test_writing_a_view_changes_the_network():
+    net = fastnn.Network([2, 2, 1], seed=0)
+    net.weights[0][:] = 0
+    net.biases[0][:] = 0
+    net.weights[1][:] = 0
+    net.biases[1][:] = 0
+    np.testing.assert_array_equal(net.feedforward(np.array([0.3, 0.9])), [0.5])
+
+
+@pytest.mark.parametrize(
+    "sizes, error, fragment",
+    [
+        ([784], ValueError, "at least two layers"),
+        ([], ValueError, "at least two layers"),
+        ([784, 0, 10], ValueError, "sizes[1] must be >= 1, got 0"),
+        ([784, -3, 10], ValueError, "sizes[1] must be >= 1, got -3"),
+        ([784, 30.5, 10], TypeError, "sizes[1] must be an integer"),
+        ([784, True, 10], TypeError, "sizes[1] must be an integer"),
+        ("784,30,10", TypeError, "sizes must be a sequence"),
+        (784, TypeError, "sizes must be a sequence"),
+    ],
+)
+def test_invalid_sizes(sizes, error, fragment):
+    with pytest.raises(error, match=None) as info:
+        fastnn.Network(sizes)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("dtype, error", [("float16", ValueError), ("int64", ValueError), ("nonsense", TypeError)])
+def test_invalid_dtype(dtype, error):
+    with pytest.raises(error, match="dtype must be 'float32' or 'float64'"):
+        fastnn.Network([2, 1], dtype=dtype)
+
+
+# -- feedforward ---------------------------------------------------------------------------
+def test_feedforward_shapes_match_the_reference():
+    net = fastnn.Network([2, 3, 3], seed=1)
+    out = net.feedforward(np.array([0.2, 0.7]))
+    assert out.shape == (3,)  # not the book's 3x3 from broadcasting a (2,) input
+    np.testing.assert_allclose(out, reference.feedforward(net.weights, net.biases, np.array([0.2, 0.7])), rtol=1e-14)
+    batch = net.feedforward(np.array([[0.2, 0.7], [0.0, 1.0]]))
+    assert batch.shape == (2, 3)
+    np.testing.assert_allclose(batch[0], out, rtol=1e-15)
+
+
+def test_feedforward_accepts_nested_lists_and_other_dtypes():
+    net = fastnn.Network([3, 2], seed=1)
+    want = net.feedforward(np.array([[0.0, 1.0, 0.5]]))
+    np.testing.assert_allclose(net.feedforward([[0.0, 1.0, 0.5]]), want)
+    np.testing.assert_allclose(net.feedforward(np.array([[0.0, 1.0, 0.5]], dtype=np.float32)), want)
+    net32 = fastnn.Network([3, 2], seed=1, dtype="float32")
+    assert net32.feedforward(np.array([0.0, 1.0, 0.5])).dtype == np.float32
+    u8 = np.array([[0, 1, 0]], dtype=np.uint8)
+    np.testing.assert_allclose(net.feedforward(u8), net.feedforward(u8.astype(float)))
+
+
+@pytest.mark.parametrize(
+    "a, error, fragment",
+    [
+        (np.zeros((4, 780)), ValueError, "X has 780 features, the network expects 784"),
+        (np.zeros(780), ValueError, "has 780 features"),
+        (np.zeros((2, 3, 784)), ValueError, "must have shape"),
+        ([[0.0] * 784, [0.0] * 783], ValueError, "rectangular"),
+        (np.array(["a"] * 784), TypeError, "must hold numbers"),
+        (np.full((1, 784), np.nan), ValueError, "must be finite"),
+        (np.zeros((1, 784), dtype=complex), TypeError, "must be real"),
+    ],
+)
+def test_feedforward_rejects_bad_input(a, error, fragment):
+    net = fastnn.Network([784, 30, 10], seed=0)
+    with pytest.raises(error) as info:
+        net._inputs(a)
+    assert fragment in str(info.value)
+
+
+def test_unscaled_pixels_warn():
+    net = fastnn.Network([4, 2], seed=0)
+    with pytest.warns(fastnn.DataRangeWarning, match="divide by 255"):
+        net.feedforward(np.array([0.0, 128.0, 255.0, 3.0]))
+
+
+# -- SGD -----------------------------------------------------------------------------------
+def test_sgd_learns_and_reports_history(small, capsys):
+    X, y = small
+    net = fastnn.Network([6, 8, 3], seed=0)
+    before = net.evaluate((X, y))
+    history = net.SGD((X, y), 20, 10, 3.0, test_data=(X, y))
+    assert len(history) == 20
+    assert [r.epoch for r in history] == list(range(20))
+    assert history[-1].test_correct == net.evaluate((X, y)) > max(before, 150)
+    assert history[-1].train_cost < history[0].train_cost
+    for r in history:
+        assert r.n_test == 200 and r.seconds > 0 and r.samples_per_second == pytest.approx(200 / r.seconds)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Epoch 0: {history[0].test_correct} / 200")
+    assert "samples/s" in lines[0]
+
+
+def test_sgd_without_test_data_prints_complete(small, capsys):
+    X, y = small
+    history = fastnn.Network([6, 3], seed=0).SGD((X, y), 2, 10, 1.0)
+    assert capsys.readouterr().out.splitlines()[1].startswith("Epoch 1 complete")
+    assert history[0].test_correct is None and history[0].accuracy is None
+
+
+def test_same_seed_gives_bit_identical_weights(mnist):
+    (X, y), _, _ = mnist
+    runs = []
+    for _ in range(2):
+        net = fastnn.Network([784, 30, 10], seed=123)
+        net.SGD((X[:5000], y[:5000]), 2, 10, 3.0, verbose=False)
+        runs.append(net.params.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = fastnn.Network([784, 30, 10], seed=124)
+    other.SGD((X[:5000], y[:5000]), 2, 10, 3.0, verbose=False)
+    assert not np.array_equal(other.params, runs[0])
+
+
+def test_every_epoch_visits_each_sample_exactly_once(small, monkeypatch):
+    X, y = small
+    seen = []
+    real = _kernels._sgd_epoch
+
+    def spy(params, sizes, offsets, X_, indptr, indices, Y_, perm, m, eta):
+        seen.append(perm.copy())
+        return real(params, sizes, offsets, X_, indptr, indices, Y_, perm, m, eta)
+
+    monkeypatch.setattr(_kernels, "_sgd_epoch", spy)
+    fastnn.Network([6, 3], seed=0).SGD((X, y), 3, 7, 1.0, verbose=False)
+    assert len(seen) == 3
+    for perm in seen:
+        np.testing.assert_array_equal(np.sort(perm), np.arange(len(X)))
+    assert not np.array_equal(seen[0], seen[1])  # reshuffled every epoch
+
+
+def test_sgd_matches_reference_with_the_same_shuffles(small):
+    """SGD = reference epochs over the permutations drawn from the same generator."""
+    X, y = small
+    net = fastnn.Network([6, 5, 3], seed=4)
+    weights = [np.array(w) for w in net.weights]
+    biases = [np.array(b) for b in net.biases]
+    rng = np.random.default_rng(4)
+    for n in (5, 3):  # replay the initial draws
+        rng.standard_normal(n)
+    for shape in ((5, 6), (3, 5)):
+        rng.standard_normal(shape)
+    net.SGD((X, y), 3, 16, 2.0, verbose=False)
+    for _ in range(3):
+        reference.sgd_epoch(weights, biases, X, one_hot(y, 3), rng.permutation(len(X)), 16, 2.0)
+    for got, want in zip(net.weights + net.biases, weights + biases):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+def test_mini_batch_larger_than_n_is_one_batch(small):
+    X, y = small
+    net = fastnn.Network([6, 3], seed=0)
+    weights = [np.array(w) for w in net.weights]
+    biases = [np.array(b) for b in net.biases]
+    net.SGD((X, y), 1, 10_000, 1.0, verbose=False)
+    reference.update_mini_batch_matrix(weights, biases, X, one_hot(y, 3), 1.0)  # order is irrelevant for one batch
+    for got, want in zip(net.weights + net.biases, weights + biases):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_zero_epochs_changes_nothing(small):
+    X, y = small
+    net = fastnn.Network([6, 3], seed=0)
+    before = net.params.copy()
+    assert net.SGD((X, y), 0, 10, 1.0) == []
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, fragment",
+    [
+        (dict(eta=0.0), ValueError, "eta must be a finite number > 0, got 0.0"),
+        (dict(eta=-1.0), ValueError, "eta must be a finite number > 0, got -1.0"),
+        (dict(eta=float("nan")), ValueError, "eta must be a finite number > 0, got nan"),
+        (dict(eta=float("inf")), ValueError, "eta must be a finite number > 0, got inf"),
+        (dict(eta="3"), TypeError, "eta must be a real number"),
+        (dict(mini_batch_size=0), ValueError, "mini_batch_size must be >= 1, got 0"),
+        (dict(mini_batch_size=2.5), TypeError, "mini_batch_size must be an integer"),
+        (dict(epochs=-1), ValueError, "epochs must be >= 0, got -1"),
+        (dict(epochs=1.0), TypeError, "epochs must be an integer"),
+    ],
+)
+def test_invalid_hyperparameters(small, kwargs, error, fragment):
+    X, y = small
+    args = dict(epochs=1, mini_batch_size=10, eta=1.0) | kwargs
+    with pytest.raises(error) as info:
+        fastnn.Network([6, 3]).SGD((X, y), **args)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, error, fragment",
+    [
+        ((np.zeros((0, 6)), np.zeros(0, dtype=int)), ValueError, "training_data is empty"),
+        ((np.zeros((5, 6)), np.zeros(4, dtype=int)), ValueError, "must have the same length, got 5 and 4"),
+        ((np.zeros((5, 6)), np.array([0, 1, 2, 3, 0])), ValueError, "y[3] = 3 is not a label of a network with 3 outputs"),
+        ((np.zeros((5, 6)), np.array([0, 1, -1, 0, 0])), ValueError, "y[2] = -1"),
+        ((np.zeros((5, 6)), np.array([0, 1, 0.5, 0, 0])), TypeError, "y[2] = 0.5"),
+        ((np.zeros((5, 6)), np.zeros((5, 4))), ValueError, "targets of shape (5, 3)"),
+        ((np.full((5, 6), np.nan), np.zeros(5, dtype=int)), ValueError, "must be finite"),
+        ((np.zeros((5, 7)), np.zeros(5, dtype=int)), ValueError, "has 7 features, the network expects 6"),
+        (np.zeros((5, 6)), TypeError, "must be a pair (X, y)"),
+    ],
+)
+def test_invalid_training_data(data, error, fragment):
+    net = fastnn.Network([6, 3])
+    with pytest.raises(error) as info:
+        net.SGD(data, 1, 10, 1.0)
+    assert fragment in str(info.value)
+
+
+def test_labels_as_floats_and_one_hot_are_converted(small):
+    X, y = small
+    nets = [fastnn.Network([6, 3], seed=0) for _ in range(3)]
+    nets[0].SGD((X, y), 1, 10, 1.0, verbose=False)
+    nets[1].SGD((X, y.astype(float)), 1, 10, 1.0, verbose=False)
+    nets[2].SGD((X, one_hot(y, 3)), 1, 10, 1.0, verbose=False)
+    for other in nets[1:]:
+        np.testing.assert_array_equal(other.params, nets[0].params)
+    assert nets[0].evaluate((X, one_hot(y, 3))) == nets[0].evaluate((X, y))
+
+
+def test_the_books_data_format_and_one_shot_iterators(small):
+    """The book's lists of (x (n, 1), one-hot y (n_out, 1)) pairs, and zip objects."""
+    X, y = small
+    training = [(x.reshape(6, 1), one_hot([label], 3)[0].reshape(3, 1)) for x, label in zip(X, y)]
+    test_zip = zip(list(X), list(y))  # one-shot: must be evaluated in full every epoch
+    net = fastnn.Network([6, 3], seed=0)
+    history = net.SGD(training, 3, 10, 1.0, test_data=test_zip, verbose=False)
+    assert all(r.n_test == 200 for r in history)
+    assert history[-1].test_correct == net.evaluate((X, y)) > 0
+    twin = fastnn.Network([6, 3], seed=0)
+    twin.SGD((X, y), 3, 10, 1.0, verbose=False)
+    np.testing.assert_array_equal(twin.params, net.params)
+    gen = ((x, label) for x, label in zip(X, y))
+    assert net.evaluate(gen) == history[-1].test_correct
+
+
+def test_divergence_stops_with_a_clear_error_and_restores(monkeypatch, small):
+    X, y = small
+    net = fastnn.Network([6, 3], seed=0)
+    net.SGD((X, y), 1, 10, 1.0, verbose=False)
+    good = net.params.copy()
+    real = _kernels._sgd_epoch
+
+    def poison(params, *args):
+        out = real(params, *args)
+        params[3] = np.nan  # what a diverging run leaves behind
+        return out
+
+    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 0: .*eta=1000.0"):
+        net.SGD((X, y), 2, 10, 1000.0, verbose=False)
+    np.testing.assert_array_equal(net.params, good)
+
+
+def test_huge_eta_on_unscaled_data_warns_and_never_returns_garbage():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (100, 4)).astype(float)
+    y = rng.integers(0, 2, 100)
+    net = fastnn.Network([4, 3, 2], seed=0)
+    with pytest.warns(fastnn.DataRangeWarning):
+        try:
+            net.SGD((X, y), 3, 1, 1e300, verbose=False)
+        except FloatingPointError as exc:
+            assert "eta=1e+300" in str(exc)
+    assert np.isfinite(net.params).all()
+
+
+def test_update_mini_batch_returns_the_cost(small):
+    X, y = small
+    net = fastnn.Network([6, 3], seed=0)
+    expected = reference.total_cost(net.weights, net.biases, X[:10], one_hot(y[:10], 3))
+    assert net.update_mini_batch(X[:10], y[:10], 0.5) == pytest.approx(expected, rel=1e-12)
+
+
+# -- learning on real MNIST ----------------------------------------------------------------
+def test_learns_mnist_in_three_epochs(mnist):
+    train, _, test = mnist
+    net = fastnn.Network([784, 30, 10], seed=1)
+    history = net.SGD(train, 3, 10, 3.0, test_data=test, verbose=False)
+    assert history[-1].test_correct >= 9200  # the book: 9129, 9295, 9348 after epochs 0-2
+    assert history[-1].train_cost < history[0].train_cost
+
+
+@pytest.mark.slow
+def test_book_run_784_30_10_reaches_95_percent(mnist):
+    train, _, test = mnist
+    net = fastnn.Network([784, 30, 10], seed=0)
+    history = net.SGD(train, 30, 10, 3.0, test_data=test, verbose=False)
+    assert max(r.test_correct for r in history) >= 9500  # the book: 95.42 % peak
+
+
+def test_online_learning_m1_learns(mnist):
+    (X, y), _, test = mnist
+    net = fastnn.Network([784, 30, 10], seed=2)
+    history = net.SGD((X[:10000], y[:10000]), 1, 1, 0.5, test_data=test, verbose=False)
+    assert history[0].test_correct >= 8000  # random guessing: 1000
+
+
+# -- persistence ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_save_load_round_trip(tmp_path, dtype):
+    net = fastnn.Network([5, 4, 3], seed=0, dtype=dtype)
+    path = net.save(tmp_path / "model.npz")
+    other = fastnn.load(path)
+    assert other.sizes == net.sizes and other.dtype == net.dtype
+    np.testing.assert_array_equal(other.params, net.params)
+    assert os.listdir(tmp_path) == ["model.npz"]
+    with np.load(path, allow_pickle=False) as npz:
+        assert int(npz["format_version"]) == 1
+        np.testing.assert_array_equal(npz["weights_0"], net.weights[0])
+
+
+def test_save_uses_the_path_as_given(tmp_path):
+    path = fastnn.Network([2, 1], seed=0).save(tmp_path / "model")
+    assert path.name == "model" and path.exists()
+    assert fastnn.load(path).sizes == (2, 1)
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    old = fastnn.Network([2, 1], seed=0)
+    old.save(path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        fastnn.Network([2, 1], seed=1).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\n\n", b"not a zip file at all", b"PK\x03\x04truncated"],
+    ids=["empty", "newlines", "text", "torn-zip"],
+)
+def test_load_rejects_garbage(tmp_path, content):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(fastnn.ModelFileError, match="bad.npz"):
+        fastnn.load(path)
+
+
+def test_load_rejects_truncated_model(tmp_path):
+    path = fastnn.Network([30, 20, 10], seed=0).save(tmp_path / "m.npz")
+    data = path.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 5):
+        path.write_bytes(data[:cut])
+        with pytest.raises(fastnn.ModelFileError):
+            fastnn.load(path)
+
+
+def test_load_rejects_foreign_and_object_npz(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    with pytest.raises(fastnn.ModelFileError, match="no 'format_version'"):
+        fastnn.load(tmp_path / "other.npz")
+    np.savez(tmp_path / "obj.npz", format_version=np.array(1), sizes=np.array([2, 1]),
+             dtype=np.array("float64"), weights_0=np.array([None, 1], dtype=object))
+    with pytest.raises(fastnn.ModelFileError, match="obj.npz"):
+        fastnn.load(tmp_path / "obj.npz")
+    path = fastnn.Network([2, 1], seed=0).save(tmp_path / "wrong.npz")
+    with zipfile.ZipFile(path, "a") as z:  # an extra, harmless entry is ignored ...
+        z.writestr("extra.npy", b"")
+    with pytest.raises(fastnn.ModelFileError):  # ... but an unreadable one is reported
+        fastnn.load(path)
+
+
+def test_load_rejects_wrong_shapes_and_versions(tmp_path):
+    good = dict(format_version=np.array(1), sizes=np.array([2, 1]), dtype=np.array("float64"),
+                weights_0=np.zeros((1, 2)), biases_0=np.zeros(1))
+    cases = {
+        "version": (dict(format_version=np.array(99)), "format version 99"),
+        "shape": (dict(weights_0=np.zeros((2, 2))), "weights_0"),
+        "missing": (dict(biases_0=None), "biases_0"),
+        "nan": (dict(biases_0=np.array([np.nan])), "non-finite"),
+        "sizes": (dict(sizes=np.array([2])), "at least two layers"),
+    }
+    for name, (change, fragment) in cases.items():
+        arrays = {k: v for k, v in (good | change).items() if v is not None}
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(fastnn.ModelFileError, match=fragment):
+            fastnn.load(tmp_path / f"{name}.npz")
+
+
+def test_load_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fastnn.load(tmp_path / "nope.npz")
