@@ -60,7 +60,7 @@ BOOK = {
 }
 
 #: Full and quick settings. Quick: fewer epochs and seeds, and the SVM on a small subset.
-FULL = {"epochs": 30, "seeds": (0, 1, 2), "svm_train": None, "svm_test": None,
+FULL = {"epochs": 30, "seeds": (0, 1, 2, 3, 4), "svm_train": None, "svm_test": None,
         "svm_gammas": ("scale", "auto")}
 QUICK = {"epochs": 3, "seeds": (0,), "svm_train": 2000, "svm_test": 1000,
          "svm_gammas": ("scale",)}
@@ -370,7 +370,10 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         1,000 test images with today's defaults only. Well under a minute on two cores.
     seeds : sequence of int, optional
         Seeds for the network experiments (weights and shuffling) and for random guessing.
-        Default ``(0, 1, 2)``, or ``(0,)`` when `quick`.
+        Default ``(0, 1, 2, 3, 4)``, or ``(0,)`` when `quick`. Five seeds, because single
+        runs of the book's N(0, 1) initialisation differ widely: of seeds 0-4, 784-100-10
+        peaks anywhere from about 67 % to 96.5 %, and eta = 0.001 stays near 10 % for some
+        seeds and climbs to the book's 21 % for others.
     svm : bool, default True
         Run the SVM baselines (if scikit-learn is installed). The full SVM runs twice, with
         today's defaults and with ``gamma="auto"`` (the book's defaults), about 10-15
@@ -567,7 +570,7 @@ def register_cli(subparsers):
     p.add_argument("--quick", action="store_true",
                    help="small version for CI: 3 epochs, one seed, SVM on a subset (< 1 min)")
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
-                   help="seed values for the network runs (default: 0 1 2; quick: 0)")
+                   help="seed values for the network runs (default: 0 1 2 3 4; quick: 0)")
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help="directory with the four MNIST IDX files")
     p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
