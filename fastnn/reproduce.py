@@ -429,6 +429,10 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         data = load_mnist(data_dir, dtype=dtype)
     training_data, _validation, test_data = data
     nets = (training_data, test_data)
+    from fastnn import compile_kernels
+
+    log(f"kernels for {dtype}: compiled or loaded from cache in "
+        f"{compile_kernels(dtype):.1f} s")
     n_test = len(test_data[1])
     e = settings["epochs"]
 
