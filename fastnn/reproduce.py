@@ -29,9 +29,13 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+
+from fastnn.datasets import load_mnist
+from fastnn.network import Network, compile_kernels
 
 __all__ = [
     "BOOK",
@@ -315,8 +319,6 @@ def _sklearn_version():
 
 
 def _train(sizes, eta, seed, epochs, training_data, test_data, dtype, log):
-    from fastnn import Network
-
     net = Network(sizes, seed=seed, dtype=dtype)
     t0 = time.perf_counter()
     records = net.SGD(training_data, epochs, MINI_BATCH_SIZE, eta, test_data=test_data,
@@ -329,7 +331,7 @@ def _train(sizes, eta, seed, epochs, training_data, test_data, dtype, log):
     return correct, records[-1].n_test, seconds
 
 
-def _network_rows(key, sizes, eta, measures, settings, data, dtype, log):
+def _network_rows(sizes, eta, measures, settings, data, dtype, log):
     """Train `sizes` for every seed; one row per (measure key, label, function of history)."""
     training_data, test_data = data
     histories, seconds = [], 0.0
@@ -424,41 +426,31 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
     started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     t_start = time.perf_counter()
     if data is None:
-        from fastnn.datasets import load_mnist
-
         data = load_mnist(data_dir, dtype=dtype)
     training_data, _validation, test_data = data
     nets = (training_data, test_data)
-    from fastnn import compile_kernels
-
     log(f"kernels for {dtype}: compiled or loaded from cache in "
         f"{compile_kernels(dtype):.1f} s")
     n_test = len(test_data[1])
     e = settings["epochs"]
-
-    def final(h):
-        return h[-1]
-
-    def first(h):
-        return h[0]
-
+    first, final = itemgetter(0), itemgetter(-1)
     rows = []
     log(f"784-30-10, eta = 3.0, {e} epochs, mini-batch {MINI_BATCH_SIZE}")
-    rows += _network_rows("net30", (784, 30, 10), 3.0, [
+    rows += _network_rows((784, 30, 10), 3.0, [
         ("net30_epoch0", "accuracy after epoch 0", first),
         ("net30_peak", f"peak accuracy over {e} epochs", max),
     ], settings, nets, dtype, log)
     log("784-100-10, eta = 3.0")
-    rows += _network_rows("net100", (784, 100, 10), 3.0, [
+    rows += _network_rows((784, 100, 10), 3.0, [
         ("net100_peak", f"peak accuracy over {e} epochs", max),
     ], settings, nets, dtype, log)
     log("784-100-10, eta = 0.001 (too small)")
-    rows += _network_rows("eta_small", (784, 100, 10), 0.001, [
+    rows += _network_rows((784, 100, 10), 0.001, [
         ("eta_small_epoch0", "accuracy after epoch 0", first),
         ("eta_small_final", f"accuracy after epoch {e - 1}", final),
     ], settings, nets, dtype, log)
     log("784-30-10, eta = 100 (too large)")
-    rows += _network_rows("eta_large", (784, 30, 10), 100.0, [
+    rows += _network_rows((784, 30, 10), 100.0, [
         ("eta_large_epoch0", "accuracy after epoch 0", first),
         ("eta_large_final", f"accuracy after epoch {e - 1}", final),
     ], settings, nets, dtype, log)
