@@ -378,8 +378,8 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         seeds and climbs to the book's 21 % for others.
     svm : bool, default True
         Run the SVM baselines (if scikit-learn is installed). The full SVM runs twice, with
-        today's defaults and with ``gamma="auto"`` (the book's defaults), about 10-15
-        minutes each on one core.
+        today's defaults and with ``gamma="auto"`` (the book's defaults): 4 and 8 minutes
+        here (scikit-learn 1.9, one core), two thirds of the full run's 19 minutes.
     data : tuple (train, validation, test), optional
         Already-loaded MNIST as returned by ``load_mnist``; `data_dir` is then unused.
     dtype : {"float64", "float32"}, default "float64"
