@@ -451,3 +451,78 @@ def test_load_rejects_wrong_shapes_and_versions(tmp_path):
 def test_load_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         fastnn.load(tmp_path / "nope.npz")
+
+
+# -- properties ----------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_MODEL_BYTES = None
+
+
+def _model_bytes(tmp_path_factory):
+    global _MODEL_BYTES
+    if _MODEL_BYTES is None:
+        path = tmp_path_factory.mktemp("model") / "m.npz"
+        fastnn.Network([6, 4, 3], seed=0).save(path)
+        _MODEL_BYTES = path.read_bytes()
+    return _MODEL_BYTES
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_load_never_raises_anything_but_model_file_error(tmp_path_factory, data):
+    """Random bytes, truncations and single-byte corruptions of a model file."""
+    good = _model_bytes(tmp_path_factory)
+    kind = data.draw(st.sampled_from(["random", "prefix", "flip"]))
+    if kind == "random":
+        content = data.draw(st.binary(max_size=2000))
+    elif kind == "prefix":
+        content = good[: data.draw(st.integers(0, len(good) - 1))]
+    else:
+        pos = data.draw(st.integers(0, len(good) - 1))
+        content = good[:pos] + bytes([good[pos] ^ data.draw(st.integers(1, 255))]) + good[pos + 1 :]
+    path = tmp_path_factory.mktemp("bad") / "m.npz"
+    path.write_bytes(content)
+    try:
+        net = fastnn.load(path)
+    except fastnn.ModelFileError:
+        return
+    # A corruption that leaves a valid model (e.g. in zip padding) must still be a sane network.
+    assert net.sizes == (6, 4, 3) and np.isfinite(net.params).all()
+
+
+def test_float32_network_trains_on_float64_and_uint8_data(small):
+    X, y = small
+    net = fastnn.Network([6, 3], seed=0, dtype="float32")
+    net.SGD((X, y), 2, 10, 1.0, test_data=(X, y), verbose=False)
+    assert net.params.dtype == np.float32
+    net.evaluate(((X > 0.5).astype(np.uint8), y))
+
+
+def test_parallel_feedforward_is_independent_of_thread_count(mnist):
+    import numba
+
+    (X, _), _, _ = mnist
+    net = fastnn.Network([784, 30, 10], seed=2)
+    outs = []
+    default = numba.get_num_threads()
+    try:
+        for threads in sorted({1, default}):
+            numba.set_num_threads(threads)
+            out = np.empty((2000, 10))
+            _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X[:2000], out, 8)
+            outs.append(out)
+    finally:
+        numba.set_num_threads(default)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+def test_docstring_examples():
+    import doctest
+
+    from fastnn import network
+
+    result = doctest.testmod(network, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
