@@ -352,6 +352,21 @@ def test_book_run_784_30_10_reaches_95_percent(mnist):
     assert sorted(peaks)[1] >= 9500, peaks
 
 
+@pytest.mark.slow
+def test_book_run_784_100_10_can_reach_96_percent(mnist):
+    """784-100-10, 30 epochs, m = 10, eta = 3 (the book: 96.59 %, "quite some variation").
+
+    With the book's N(0, 1) initialisation many of the 100 hidden neurons start saturated,
+    and runs differ widely: seeds 0-4 peaked at 87.30, 67.15, 96.53, 77.75 and 96.46 %.
+    This checks that the algorithm reaches the book's level on seed 2; the spread over
+    seeds is reported by ``fastnn reproduce chapter1``.
+    """
+    train, _, test = mnist
+    net = fastnn.Network([784, 100, 10], seed=2)
+    history = net.SGD(train, 30, 10, 3.0, test_data=test, verbose=False)
+    assert max(r.test_correct for r in history) >= 9600
+
+
 def test_online_learning_m1_learns(mnist):
     (X, y), _, test = mnist
     net = fastnn.Network([784, 30, 10], seed=2)
