@@ -18,7 +18,6 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,12 +71,13 @@ def main():
     out = io.StringIO()
     sys.path.insert(0, str(REPO))
     here = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(out):
-        os.chdir(tmp)
-        try:
+    os.chdir(REPO)  # the example's relative data path is relative to the repository
+    try:
+        with contextlib.redirect_stdout(out):
             exec(compile(code, "example", "exec"), {})
-        finally:
-            os.chdir(here)
+    finally:
+        Path("digits.npz").unlink(missing_ok=True)
+        os.chdir(here)
     api_body = f"```python\n{code}```\n\nprints ({today}):\n\n```text\n{out.getvalue().rstrip()}\n```\n"
     readme = REPO / "README.md"
     text = readme.read_text()
