@@ -11,7 +11,6 @@ import os
 import tempfile
 import time
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -639,16 +638,18 @@ def load(path):
         never used), or is not a fastnn model of a known format version.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # zipfile/zlib raise several other kinds on corrupt input
-        raise ModelFileError(f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(arrays, dict) or "format_version" not in arrays:
+    with open(path, "rb") as f:  # our handle: np.load leaks its own when parsing fails
+        try:
+            with np.load(f, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        except Exception as exc:  # zipfile, zlib and numpy raise many kinds on corrupt input
+            raise ModelFileError(
+                f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})"
+            ) from exc
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array")
+    if "format_version" not in arrays:
         raise ModelFileError(f"{path}: not a fastnn model file (no 'format_version' entry)")
     try:
         version = int(arrays["format_version"])

@@ -1,0 +1,156 @@
+"""The ``fastnn`` command and the Numba configuration."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _config, _kernels, cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_python(code, **env):
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=REPO)
+
+
+def test_train_evaluate_round_trip(mnist_dir, tmp_path, capsys):
+    model = tmp_path / "net.npz"
+    code = cli.main(["train", "--sizes", "784,20,10", "--epochs", "2", "--seed", "3",
+                     "--data-dir", str(mnist_dir), "--save", str(model), "--json", str(tmp_path / "h.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Loaded mnist: 50,000 training and 10,000 test images" in out
+    assert "Compiling kernels (float64" in out
+    lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["Epoch 0", "Epoch 1"]
+    assert " / 10000  (" in lines[0] and "samples/s)" in lines[0]
+    correct = int(lines[1].split(":")[1].split("/")[0])
+    assert correct > 8500
+    net = fastnn.load(model)
+    assert net.sizes == (784, 20, 10)
+    assert cli.main(["evaluate", str(model), "--data-dir", str(mnist_dir)]) == 0
+    assert f"{correct} / 10000" in capsys.readouterr().out
+    import json
+
+    history = json.loads((tmp_path / "h.json").read_text())["history"]
+    assert history[1]["test_correct"] == correct
+
+
+def test_train_divergence_keeps_the_saved_model(mnist_dir, tmp_path, monkeypatch, capsys):
+    model = tmp_path / "net.npz"
+    fastnn.Network([784, 5, 10], seed=0).save(model)
+    before = model.read_bytes()
+    real = _kernels._sgd_epoch
+
+    def diverge(params, *args):
+        out = real(params, *args)
+        params[:] = np.inf
+        return out
+
+    monkeypatch.setattr(_kernels, "_sgd_epoch", diverge)
+    code = cli.main(["train", "--sizes", "784,5,10", "--epochs", "1", "--eta", "50",
+                     "--data-dir", str(mnist_dir), "--save", str(model)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "diverged in epoch 0" in err and "eta=50.0" in err and "was not written" in err
+    assert model.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--sizes", "784,x,10"], "--sizes must be comma-separated integers"),
+        (["train", "--dtype", "float16"], "invalid choice"),
+        (["train", "--dataset", "cifar"], "invalid choice"),
+    ],
+)
+def test_bad_flags_are_rejected(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_invalid_values_reach_the_user_as_one_line(mnist_dir, capsys):
+    assert cli.main(["train", "--eta", "-1", "--epochs", "1", "--data-dir", str(mnist_dir)]) == 2
+    assert "eta must be a finite number > 0, got -1.0" in capsys.readouterr().err
+    assert cli.main(["train", "--sizes", "780,30,10", "--epochs", "1", "--data-dir", str(mnist_dir)]) == 2
+    assert "has 784 features, the network expects 780" in capsys.readouterr().err
+
+
+def test_evaluate_reports_a_bad_model_file(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"\n\n")
+    assert cli.main(["evaluate", str(bad)]) == 1
+    assert "bad.npz" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "fastnn", "--version"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.strip() == f"fastnn {fastnn.__version__}"
+
+
+def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
+    for name in ("_kernels._sgd_epoch-1.py311.nbi", "_kernels._sgd_epoch-1.py311.1.nbc", "other.nbi", "_kernels.py"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(_config, "cache_dir", lambda: tmp_path)
+    assert cli.main(["cache", "info"]) == 0
+    assert "2 cached kernel files" in capsys.readouterr().out
+    assert cli.main(["cache", "clear"]) == 0
+    assert "Removed 2 cached kernel files" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_kernels.py", "other.nbi"]
+
+
+def test_cache_dir_is_where_numba_caches():
+    directory = _config.cache_dir()
+    if _config.JIT_DISABLED or not _config.CACHE:
+        assert directory is None
+    else:
+        assert directory is not None and any(directory.glob("_kernels._sgd_epoch*"))
+
+
+def test_import_without_a_writable_cache_falls_back_to_memory():
+    """Numba raises at decoration when no cache directory is writable; fastnn compiles in memory."""
+    code = """
+import numba
+real = numba.njit
+def njit(*args, **options):
+    if not args and options.get("cache"):
+        def decorate(f):
+            raise RuntimeError("cannot cache function %r: no locator available for file '/ro/x.py'" % f.__name__)
+        return decorate
+    return real(*args, **options)
+numba.njit = njit
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import numpy as np
+    import fastnn
+    from fastnn import _config, _kernels
+z = np.array([-1000.0, 0.0, 1000.0]); out = np.empty(3)
+_kernels._sigmoid(z, out)
+print(_config.cache_in_use, out.tolist(), len(caught), str(caught[0].message)[:40])
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:4] == ["False", "[0.0,", "0.5,", "1.0]"]
+    assert "1 fastnn: no writable Numba cache" in result.stdout
+
+
+@pytest.mark.parametrize("flags", ["fast", "reassoc,nnan", "ninf", "arcp"])
+def test_fastmath_flags_that_hide_nan_are_refused(flags):
+    result = run_python("import fastnn", FASTNN_FASTMATH=flags)
+    assert result.returncode != 0
+    assert "FASTNN_FASTMATH must not contain" in result.stderr
+
+
+def test_fastmath_parsing():
+    assert _config._parse_fastmath("off") is False
+    assert _config._parse_fastmath("reassoc, contract") == {"reassoc", "contract"}
+    assert _config.FASTMATH == {"reassoc", "contract", "nsz"} or "FASTNN_FASTMATH" in os.environ
