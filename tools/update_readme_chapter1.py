@@ -57,7 +57,9 @@ def render_section(results, source_name):
         f"{kind}Measured on {results.date[:10]} with `{results.command}` in {took} "
         f"({env.get('platform')}, {env.get('cpu_count')} CPUs; {versions}).\n"
         "Accuracy in percent of the 10,000 MNIST test images; with several seeds, "
-        "mean (min–max).\n\n"
+        "mean (min–max). The book reports single runs (for 784-30-10 the best of three); "
+        "with its N(0, 1) initialisation runs differ widely, so compare its numbers with "
+        "our range.\n\n"
         f"{markdown_table(results)}"
     )
 
