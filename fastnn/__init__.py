@@ -15,6 +15,7 @@ from fastnn.datasets import (
     load_mnist_pickle,
     read_idx,
 )
+from fastnn.gradient_descent import gradient_descent
 from fastnn.network import (
     DataRangeWarning,
     EpochResult,
@@ -23,6 +24,7 @@ from fastnn.network import (
     compile_kernels,
     load,
 )
+from fastnn.reproduce import Chapter1Results, reproduce_chapter1
 
 __all__ = [
     "Network",
@@ -37,5 +39,8 @@ __all__ = [
     "read_idx",
     "DataError",
     "DataNotFoundError",
+    "gradient_descent",
+    "reproduce_chapter1",
+    "Chapter1Results",
     "__version__",
 ]
