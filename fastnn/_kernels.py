@@ -36,7 +36,7 @@ from numba import prange
 from fastnn._config import jit
 
 
-@jit
+@jit(inline="always")
 def _sigmoid_inplace(z):
     """Overwrite ``z`` with sigmoid(z) (Eq. 3), exact and overflow-free for any float.
 
@@ -107,7 +107,7 @@ def _nonzero_index(X):
     return indptr, indices
 
 
-@jit
+@jit(inline="always")
 def _layer(buf, sizes, offsets, l):
     """Views of weight layer ``l`` in ``buf``: ``w.T`` of shape (n_in, ld) and ``b`` (ld,).
 
@@ -119,118 +119,122 @@ def _layer(buf, sizes, offsets, l):
     return wt, buf[offsets[2 * l + 1] : offsets[2 * l + 2]]
 
 
-@jit
-def _forward(params, sizes, offsets, aoff, x, idx, act):
-    """Feedforward of one sample (Eq. 4): fill ``act`` with the activations of layers 1..L.
+@jit(inline="always")
+def _forward(params, sizes, offsets, aoff, X, indptr, indices, rows, act):
+    """Feedforward (Eq. 4) of the samples ``X[rows]``: ``act[s]`` gets layers 1..L of sample s.
 
-    Only the inputs ``x[idx]`` (the non-zero ones) are read.
+    Layer by layer, each sample in turn; the first layer reads only the non-zero inputs
+    ``X[r, indices[indptr[r]:indptr[r+1]]]``.
     """
     n_layers = sizes.shape[0] - 1
     for l in range(n_layers):
         wt, b = _layer(params, sizes, offsets, l)
-        n_out = wt.shape[1]
-        a = act[aoff[l] : aoff[l] + n_out]
-        a[:] = b
-        if l == 0:
-            for k in range(idx.shape[0]):
-                i = idx[k]
-                xi = x[i]
-                for j in range(n_out):
-                    a[j] += xi * wt[i, j]
-        else:
-            prev = act[aoff[l - 1] : aoff[l]]
-            for i in range(wt.shape[0]):
-                ai = prev[i]
-                for j in range(n_out):
-                    a[j] += ai * wt[i, j]
-        _sigmoid_inplace(a[: sizes[l + 1]])
+        ld = wt.shape[1]
+        o0 = aoff[l]
+        for s in range(rows.shape[0]):
+            a = act[s, o0 : o0 + ld]
+            a[:] = b
+            if l == 0:
+                r = rows[s]
+                for k in range(indptr[r], indptr[r + 1]):
+                    i = indices[k]
+                    xi = X[r, i]
+                    for j in range(ld):
+                        a[j] += xi * wt[i, j]
+            else:
+                prev = act[s, aoff[l - 1] : o0]
+                for i in range(wt.shape[0]):
+                    ai = prev[i]
+                    for j in range(ld):
+                        a[j] += ai * wt[i, j]
+            _sigmoid_inplace(a[: sizes[l + 1]])
 
 
-@jit
-def _backward(params, sizes, offsets, aoff, act, y, delta):
-    """Errors of one sample for the quadratic cost (BP1, BP2); returns C_x = |y - a|^2 / 2.
+@jit(inline="always")
+def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
+    """Errors of the quadratic cost (BP1, BP2) for the samples ``rows``; returns sum of C_x.
 
-    ``delta`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a).
+    ``delta[s]`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a); its
+    padding entries are never written (they stay 0).
     """
     one = act.dtype.type(1)
     n_layers = sizes.shape[0] - 1
     o0 = aoff[n_layers - 1]
     cost = 0.0
-    for j in range(sizes[n_layers]):
-        a = act[o0 + j]
-        diff = a - y[j]
-        cost += diff * diff
-        delta[o0 + j] = diff * a * (one - a)
+    for s in range(rows.shape[0]):
+        y = Y[rows[s]]
+        for j in range(sizes[n_layers]):
+            a = act[s, o0 + j]
+            diff = a - y[j]
+            cost += diff * diff
+            delta[s, o0 + j] = diff * a * (one - a)
     for l in range(n_layers - 1, 0, -1):
         wt, _ = _layer(params, sizes, offsets, l)
-        n_out = wt.shape[1]
-        d_next = delta[aoff[l] : aoff[l] + n_out]
+        ld = wt.shape[1]
         cur = aoff[l - 1]
-        for i in range(wt.shape[0]):
-            s = act.dtype.type(0)
-            for j in range(n_out):
-                s += wt[i, j] * d_next[j]
-            a = act[cur + i]
-            delta[cur + i] = s * a * (one - a)
+        for s in range(rows.shape[0]):
+            d_next = delta[s, aoff[l] : aoff[l] + ld]
+            for i in range(wt.shape[0]):
+                acc = act.dtype.type(0)
+                for j in range(ld):
+                    acc += wt[i, j] * d_next[j]
+                a = act[s, cur + i]
+                delta[s, cur + i] = acc * a * (one - a)
     return 0.5 * cost
 
 
-@jit
-def _accumulate(buf, sizes, offsets, aoff, x, idx, act, delta, scale):
-    """``buf += scale * (dC_x/db, dC_x/dw)`` for one sample (BP3, BP4), in the parameter layout.
+@jit(inline="always")
+def _accumulate(buf, sizes, offsets, aoff, X, indptr, indices, rows, act, delta, scale):
+    """``buf += scale * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
 
-    With ``buf = params`` and ``scale = -eta/m`` this is one sample's share of the
-    mini-batch update, Eq. (20)-(21); with a zeroed gradient buffer and ``scale = 1`` it
-    sums gradients. First-layer terms are formed for the inputs ``x[idx]`` only.
+    With ``buf = params`` and ``scale = -eta/m`` this is the mini-batch update,
+    Eq. (20)-(21); with a zeroed gradient buffer and ``scale = 1`` it sums gradients.
+    First-layer terms are formed for the non-zero inputs only.
     """
     n_layers = sizes.shape[0] - 1
     for l in range(n_layers):
         wt, b = _layer(buf, sizes, offsets, l)
-        n_out = wt.shape[1]
-        d = delta[aoff[l] : aoff[l] + n_out]
-        if l == 0:
-            for k in range(idx.shape[0]):
-                i = idx[k]
-                c = scale * x[i]
-                for j in range(n_out):
-                    wt[i, j] += c * d[j]
-        else:
-            prev = act[aoff[l - 1] : aoff[l]]
-            for i in range(wt.shape[0]):
-                c = scale * prev[i]
-                for j in range(n_out):
-                    wt[i, j] += c * d[j]
-        for j in range(n_out):
-            b[j] += scale * d[j]
+        ld = wt.shape[1]
+        for s in range(rows.shape[0]):
+            d = delta[s, aoff[l] : aoff[l] + ld]
+            if l == 0:
+                r = rows[s]
+                for k in range(indptr[r], indptr[r + 1]):
+                    i = indices[k]
+                    c = scale * X[r, i]
+                    for j in range(ld):
+                        wt[i, j] += c * d[j]
+            else:
+                prev = act[s, aoff[l - 1] : aoff[l]]
+                for i in range(wt.shape[0]):
+                    c = scale * prev[i]
+                    for j in range(ld):
+                        wt[i, j] += c * d[j]
+            for j in range(ld):
+                b[j] += scale * d[j]
 
 
 @jit
-def _step(params, sizes, offsets, aoff, X, indptr, indices, Y, rows, eta, act, delta):
+def _step(params, sizes, offsets, X, indptr, indices, Y, rows, eta, ws):
     """One mini-batch update, Eq. (20)-(21), on the samples ``X[rows]``, ``Y[rows]``.
 
     Every sample's forward and backward pass uses the parameters as they were at the
-    start of the batch; only then are the ``len(rows)`` gradient terms, each scaled by
-    ``-eta / len(rows)``, added into ``params``. Returns the sum of C_x over the batch.
+    start of the batch; only then are the gradient terms, scaled by ``-eta / len(rows)``,
+    added into ``params``. ``ws`` is :func:`_workspace`. Returns the sum of C_x over the
+    batch.
     """
-    m = rows.shape[0]
+    aoff, act, delta = ws
     scale = np.empty(1, params.dtype)
-    scale[0] = -eta / m
-    cost = 0.0
-    for s in range(m):
-        r = rows[s]
-        idx = indices[indptr[r] : indptr[r + 1]]
-        _forward(params, sizes, offsets, aoff, X[r], idx, act[s])
-        cost += _backward(params, sizes, offsets, aoff, act[s], Y[r], delta[s])
-    for s in range(m):
-        r = rows[s]
-        idx = indices[indptr[r] : indptr[r + 1]]
-        _accumulate(params, sizes, offsets, aoff, X[r], idx, act[s], delta[s], scale[0])
+    scale[0] = -eta / rows.shape[0]
+    _forward(params, sizes, offsets, aoff, X, indptr, indices, rows, act)
+    cost = _backward(params, sizes, offsets, aoff, Y, rows, act, delta)
+    _accumulate(params, sizes, offsets, aoff, X, indptr, indices, rows, act, delta, scale[0])
     return cost
 
 
 @jit
 def _workspace(sizes, offsets, m, dtype_like):
-    """Scratch for ``m`` samples: (aoff, act, delta); delta's padding stays 0."""
+    """Scratch for batches of up to ``m`` samples: ``(aoff, act, delta)``; delta's padding stays 0."""
     aoff = _activation_offsets(sizes, offsets)
     act = np.empty((m, aoff[-1]), dtype_like.dtype)
     delta = np.zeros((m, aoff[-1]), dtype_like.dtype)
@@ -240,8 +244,8 @@ def _workspace(sizes, offsets, m, dtype_like):
 @jit
 def _update_mini_batch(params, sizes, offsets, X, indptr, indices, Y, rows, eta):
     """One mini-batch step on ``X[rows]``; returns the batch's summed cost."""
-    aoff, act, delta = _workspace(sizes, offsets, rows.shape[0], params)
-    return _step(params, sizes, offsets, aoff, X, indptr, indices, Y, rows, eta, act, delta)
+    ws = _workspace(sizes, offsets, rows.shape[0], params)
+    return _step(params, sizes, offsets, X, indptr, indices, Y, rows, eta, ws)
 
 
 @jit
@@ -255,14 +259,15 @@ def _sgd_epoch(params, sizes, offsets, X, indptr, indices, Y, perm, mini_batch_s
     """
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    aoff, act, delta = _workspace(sizes, offsets, m, params)
+    ws = _workspace(sizes, offsets, m, params)
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
-        cost += _step(
-            params, sizes, offsets, aoff, X, indptr, indices, Y, perm[start:stop], eta, act, delta
-        )
+        cost += _step(params, sizes, offsets, X, indptr, indices, Y, perm[start:stop], eta, ws)
     return cost
+
+
+_CHUNK = 64  # rows per pass of the one-off kernels below: scratch stays in cache
 
 
 @jit
@@ -272,26 +277,28 @@ def _backprop(params, sizes, offsets, X, Y, grad):
     Returns the summed cost. ``grad`` has the layout of ``params``.
     """
     indptr, indices = _nonzero_index(X)
-    aoff, act, delta = _workspace(sizes, offsets, 1, params)
+    aoff, act, delta = _workspace(sizes, offsets, _CHUNK, params)
     grad[:] = 0
     one = np.ones(1, params.dtype)
     cost = 0.0
-    for r in range(X.shape[0]):
-        idx = indices[indptr[r] : indptr[r + 1]]
-        _forward(params, sizes, offsets, aoff, X[r], idx, act[0])
-        cost += _backward(params, sizes, offsets, aoff, act[0], Y[r], delta[0])
-        _accumulate(grad, sizes, offsets, aoff, X[r], idx, act[0], delta[0], one[0])
+    for start in range(0, X.shape[0], _CHUNK):
+        rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
+        _forward(params, sizes, offsets, aoff, X, indptr, indices, rows, act)
+        cost += _backward(params, sizes, offsets, aoff, Y, rows, act, delta)
+        _accumulate(grad, sizes, offsets, aoff, X, indptr, indices, rows, act, delta, one[0])
     return cost
 
 
 @jit
 def _feedforward_rows(params, sizes, offsets, X, indptr, indices, out, start, stop):
-    aoff, act, delta = _workspace(sizes, offsets, 1, params)
-    n_layers = sizes.shape[0] - 1
-    o0 = aoff[n_layers - 1]
-    for r in range(start, stop):
-        _forward(params, sizes, offsets, aoff, X[r], indices[indptr[r] : indptr[r + 1]], act[0])
-        out[r, :] = act[0, o0 : o0 + sizes[n_layers]]
+    aoff, act, _ = _workspace(sizes, offsets, _CHUNK, params)
+    o0 = aoff[sizes.shape[0] - 2]
+    n_out = sizes[sizes.shape[0] - 1]
+    for first in range(start, stop, _CHUNK):
+        rows = np.arange(first, min(first + _CHUNK, stop))
+        _forward(params, sizes, offsets, aoff, X, indptr, indices, rows, act)
+        for s in range(rows.shape[0]):
+            out[rows[s], :] = act[s, o0 : o0 + n_out]
 
 
 @jit
