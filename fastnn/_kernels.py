@@ -30,10 +30,62 @@ sigmoid neurons; Eq. 6: quadratic cost; Eq. 20-21: the mini-batch update) and
 Chapter 2 (BP1-BP4: backpropagation).
 """
 
-import numpy as np
-from numba import prange
+import platform
 
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from fastnn import _config
 from fastnn._config import jit
+
+_FTZ_DAZ = np.uint32(0x8040)  # MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
+
+
+def _mxcsr_intrinsic(name, sig):
+    """An intrinsic calling ``llvm.x86.sse.{st,ld}mxcsr`` through a stack slot."""
+
+    def codegen(context, builder, signature, args):
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
+        if args:
+            builder.store(args[0], slot)
+        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType(ir.IntType(8))])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+        builder.call(fn, [builder.bitcast(slot, ir.PointerType(ir.IntType(8)))])
+        return builder.load(slot) if not args else context.get_dummy_value()
+
+    return sig, codegen
+
+
+if _config.FLUSH_DENORMALS and not _config.JIT_DISABLED and platform.machine().lower() in {"x86_64", "amd64"}:
+
+    @intrinsic
+    def _get_mxcsr(typingctx):
+        return _mxcsr_intrinsic("llvm.x86.sse.stmxcsr", types.uint32())
+
+    @intrinsic
+    def _set_mxcsr(typingctx, value):
+        return _mxcsr_intrinsic("llvm.x86.sse.ldmxcsr", types.void(types.uint32))
+
+else:
+
+    @jit
+    def _get_mxcsr():
+        return np.uint32(0)
+
+    @jit
+    def _set_mxcsr(value):
+        pass
+
+
+@jit(inline="always")
+def _flush_denormals():
+    """Set FTZ/DAZ (see ``_config.FLUSH_DENORMALS``); returns the state to restore."""
+    old = _get_mxcsr()
+    _set_mxcsr(old | _FTZ_DAZ)
+    return old
 
 
 @jit(inline="always")
@@ -245,7 +297,10 @@ def _workspace(sizes, offsets, m, dtype_like):
 def _update_mini_batch(params, sizes, offsets, X, indptr, indices, Y, rows, eta):
     """One mini-batch step on ``X[rows]``; returns the batch's summed cost."""
     ws = _workspace(sizes, offsets, rows.shape[0], params)
-    return _step(params, sizes, offsets, X, indptr, indices, Y, rows, eta, ws)
+    mxcsr = _flush_denormals()
+    cost = _step(params, sizes, offsets, X, indptr, indices, Y, rows, eta, ws)
+    _set_mxcsr(mxcsr)
+    return cost
 
 
 @jit
@@ -260,10 +315,12 @@ def _sgd_epoch(params, sizes, offsets, X, indptr, indices, Y, perm, mini_batch_s
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     ws = _workspace(sizes, offsets, m, params)
+    mxcsr = _flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
         cost += _step(params, sizes, offsets, X, indptr, indices, Y, perm[start:stop], eta, ws)
+    _set_mxcsr(mxcsr)
     return cost
 
 

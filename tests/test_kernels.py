@@ -235,3 +235,17 @@ def test_nonzero_index():
     indptr, indices = _kernels._nonzero_index(X)
     np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
     np.testing.assert_array_equal(indices, [1, 3, 0])
+
+
+def test_denormal_flushing_is_scoped_to_the_kernel():
+    """FTZ/DAZ is set inside the training kernels and the caller's MXCSR restored after."""
+    from fastnn import _config
+
+    probe = _config.jit(lambda: _kernels._get_mxcsr())
+    before = probe()
+    net = fastnn.Network([4, 3, 2], seed=0, dtype="float32")
+    X = np.full((4, 4), 0.5, dtype=np.float32)
+    Y = np.zeros((4, 2), dtype=np.float32)
+    net.SGD((X, Y), 1, 1, 3.0, verbose=False)
+    assert probe() == before
+    assert np.float32(1e-30) * np.float32(1e-10) > 0  # gradual underflow still on out here
