@@ -26,15 +26,15 @@ class NumbaEpoch:
     def epoch(self, X, Y, perm, mini_batch_size, eta):
         """One epoch over ``X[perm]``; returns the summed training cost.
 
-        The non-zero index of ``X`` is built on the first call with a given ``X`` and
-        reused, as :meth:`fastnn.Network.SGD` builds it once per training run.
+        The CSR form of ``X`` (:func:`fastnn._kernels._csr`) is built on the first call
+        with a given ``X`` and reused, as :meth:`fastnn.Network.SGD` builds it once per
+        training run.
         """
         net = self.net
         if self._indexed[0] is not X:
-            self._indexed = (X, _kernels._nonzero_index(X))
-        indptr, indices = self._indexed[1]
+            self._indexed = (X, _kernels._csr(X))
         return _kernels._sgd_epoch(
-            self.params, net._sizes, net._offsets, X, indptr, indices, Y, perm, mini_batch_size, eta
+            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta
         )
 
     def weights_biases(self):

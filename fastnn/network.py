@@ -429,10 +429,7 @@ class Network:
         eta = _check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        indptr, indices = _kernels._nonzero_index(X)
-        cost = _kernels._update_mini_batch(
-            self.params, self._sizes, self._offsets, X, indptr, indices, Y, rows, eta
-        )
+        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
@@ -483,9 +480,9 @@ class Network:
             X_test, _, labels = self._data(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, *_kernels._nonzero_index(X_test))
+            test = (X_test, labels, _kernels._csr(X_test))
         compile_kernels(self.dtype)
-        indptr, indices = _kernels._nonzero_index(X)
+        csr = _kernels._csr(X)  # once per call: each epoch reads it in a new order
         n = X.shape[0]
         history = []
         for j in range(epochs):
@@ -493,7 +490,7 @@ class Network:
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
             cost = _kernels._sgd_epoch(
-                self.params, self._sizes, self._offsets, X, indptr, indices, Y, perm, mini_batch_size, eta
+                self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta
             )
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
@@ -521,12 +518,12 @@ class Network:
                 print(_format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels, indptr=None, indices=None):
+    def _count_correct(self, X, labels, csr=None):
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        if indptr is None:
+        if csr is None:
             _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
         else:
-            _kernels._feedforward_indexed(self.params, self._sizes, self._offsets, X, indptr, indices, out)
+            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -705,9 +702,9 @@ def compile_kernels(dtype="float64"):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    indptr, indices = _kernels._nonzero_index(X)
-    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, X, indptr, indices, Y, perm, 1, 0.1)
-    _kernels._feedforward_indexed(net.params, net._sizes, net._offsets, X, indptr, indices, Y)
+    csr = _kernels._csr(X)
+    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
+    _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
     _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
     _compiled.add(dt)
     return time.perf_counter() - t0

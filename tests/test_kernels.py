@@ -170,8 +170,7 @@ def test_epoch_cost_is_the_cost_before_each_update(mnist):
     X, Y = X[:20], one_hot(y[:20])
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
     params = net.params.copy()
-    indptr, indices = _kernels._nonzero_index(X)
-    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, X, indptr, indices, Y, np.arange(20), 20, 3.0)
+    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, *_kernels._csr(X), Y, np.arange(20), 20, 3.0)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -230,11 +229,12 @@ def test_feedforward_parallel_matches_serial(mnist):
         np.testing.assert_array_equal(parallel, serial)
 
 
-def test_nonzero_index():
+def test_csr():
     X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -0.0]])
-    indptr, indices = _kernels._nonzero_index(X)
-    np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
+    data, indices, indptr = _kernels._csr(X)
+    np.testing.assert_array_equal(data, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(indices, [1, 3, 0])
+    np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
 
 
 def test_denormal_flushing_is_scoped_to_the_kernel():

@@ -169,9 +169,9 @@ def test_every_epoch_visits_each_sample_exactly_once(small, monkeypatch):
     seen = []
     real = _kernels._sgd_epoch
 
-    def spy(params, sizes, offsets, X_, indptr, indices, Y_, perm, m, eta):
+    def spy(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta):
         seen.append(perm.copy())
-        return real(params, sizes, offsets, X_, indptr, indices, Y_, perm, m, eta)
+        return real(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta)
 
     monkeypatch.setattr(_kernels, "_sgd_epoch", spy)
     fastnn.Network([6, 3], seed=0).SGD((X, y), 3, 7, 1.0, verbose=False)
