@@ -22,7 +22,7 @@ ROW_KEYS = {
     "impl", "label", "m", "dtype", "sizes", "n_train", "n_timed", "scale", "repeat",
     "epoch_s_median", "epoch_s_min", "epoch_s_max", "epoch_s", "samples_per_s",
     "gflop_per_epoch", "gflops", "peak_fraction", "speedup_vs_numpy_matrix",
-    "shuffle_s", "kernel_s", "eval_s", "compile_s", "test_accuracy", "note",
+    "shuffle_s", "kernel_s", "eval_s", "compile_s", "first_call_s", "test_accuracy", "note",
 }
 
 
