@@ -195,6 +195,13 @@ def test_perf_table_falls_back_without_markers(tiny_run, tmp_path):
     assert done.returncode == 0 and "no <!-- BEGIN perf -->" in done.stderr
     assert readme.read_text() == "# fastnn\n"
     assert "| numba | 10 | float64 |" in fallback.read_text()
+    # A fallback without markers gets a marked section appended, then rewritten in place.
+    fallback.write_text("# Performance\n\nProse.\n")
+    for _ in range(2):
+        assert _perf_table(bench_json, "--readme", readme, "--fallback", fallback).returncode == 0
+    text = fallback.read_text()
+    assert text.startswith("# Performance\n\nProse.\n\n") and text.count("<!-- BEGIN perf -->") == 1
+    assert "| numba | 10 | float64 |" in text
 
 
 def test_perf_table_refuses_other_json(tmp_path):

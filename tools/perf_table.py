@@ -11,8 +11,8 @@ replaced by a markdown table of the rows (s/epoch median with min-max, samples/s
 GFLOP/s, fraction of the measured peak, speed-up over numpy-matrix), followed by the
 hardware, thread count, library versions, date and the exact ``fastnn bench`` command.
 The rest of the file is left byte for byte. When the README has no markers (or does not
-exist), the section goes into ``--fallback`` (default ``docs/performance.md``), which is
-created with the markers if needed, and the script says so.
+exist), the section goes into ``--fallback`` (default ``docs/performance.md``) between the
+same markers, appended (or the file created) the first time, and the script says so.
 
 The table is never typed by hand: rerun the two commands above to refresh it.
 Standard library only.
@@ -116,9 +116,10 @@ def write(report, readme, fallback):
             readme.write_text(new, encoding="utf-8")
             return readme, f"updated the perf section of {readme}"
     if fallback.exists():
-        new = replace_section(fallback.read_text(encoding="utf-8"), section)
-        if new is None:
-            raise TableError(f"{fallback} exists but has no {BEGIN} / {END} markers")
+        text = fallback.read_text(encoding="utf-8")
+        new = replace_section(text, section)
+        if new is None:  # first time: append a marked section
+            new = f"{text.rstrip()}\n\n## Measured\n\n{BEGIN}\n{section}\n{END}\n"
     else:
         new = f"# Performance\n\n{BEGIN}\n{section}\n{END}\n"
         fallback.parent.mkdir(parents=True, exist_ok=True)
