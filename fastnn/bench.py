@@ -363,7 +363,7 @@ def _peer_versions():
 
 
 def _cache_counts():
-    """Numba's (cache hits, cache misses) over fastnn's kernels, or None without the JIT."""
+    """Numba's (cache hits, cache misses), summed over fastnn's compiled kernels."""
     from fastnn import _kernels
 
     hits = misses = 0
@@ -708,7 +708,7 @@ def format_report(report):
     if any(r["scale"] != 1 for r in report["rows"]):
         notes.append(
             f"[N imgs xK]: timed on the first N training images and scaled by K to the full "
-            f"{s['n_train']:,}-image epoch; its test accuracy is after that shorter epoch."
+            f"{s['n_train']:,}-image epoch; its test accuracy is after training on those N images only."
         )
     notes += [f"{r['impl']}: {r['note']}." for r in report["rows"] if r["note"]]
     lines += [f"* {n}" for n in dict.fromkeys(notes)]
