@@ -1,0 +1,192 @@
+"""pytest-benchmark suite: one SGD epoch of 50,000 real MNIST images, per implementation.
+
+Every implementation of one configuration lands in one table: the group is
+``sgd_epoch|784-<hidden>-10|m=<m>|<dtype>``. Implementations come from
+:data:`fastnn.implementations.IMPLEMENTATIONS`, the table the tests check.
+
+* ``numba`` and ``numpy-matrix`` run the full 50,000-image epoch;
+* ``numpy-per-sample`` (the book's code, seconds per epoch) runs on the first 5,000
+  images: its test id says ``5k-subset-x10`` and ``extra_info["epoch_s_scaled"]`` holds
+  the median scaled x10 to the full epoch.
+
+The JIT is warmed (``fastnn.compile_kernels``) and each implementation makes one untimed
+call on 1,000 images before timing (one-off work per data set, such as the Numba
+implementation's index of non-zero pixels, happens there); the rounds are the following
+epochs of that one training run.
+``test_compile_time`` times import + compilation in a fresh interpreter, with a cold
+Numba cache (a new empty ``NUMBA_CACHE_DIR``) and a warm one.
+
+Run: ``python -m pytest benchmarks/ --benchmark-only`` (minutes; one thread is set for
+BLAS and Numba through threadpoolctl). In the normal test run (``--benchmark-disable``)
+each body runs once, untimed, on a few hundred images, so the suite cannot rot.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.bench import flops_per_epoch, limit_threads
+from fastnn.implementations import IMPLEMENTATIONS
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+N_TRAIN = 50_000
+PER_SAMPLE_N = 5_000
+SMOKE_N = 300  # images per body in the untimed smoke run
+WARMUP_N = 1_000
+ETA = 3.0
+ROUNDS = 5
+SLOW_ROUNDS = 3  # numpy-matrix at m = 1 takes seconds per epoch
+
+IMPLS = [
+    pytest.param(name, id=name if name != "numpy-per-sample" else "numpy-per-sample-5k-subset-x10")
+    for name in IMPLEMENTATIONS
+]
+
+
+def _mnist_dir():
+    for candidate in (os.environ.get("FASTNN_DATA"), SHARED_MNIST):
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="module")
+def mnist_by_dtype():
+    """``get(dtype) -> (X, Y, X_test, y_test)`` of real MNIST, each dtype loaded once.
+
+    MNIST is found as in ``tests/conftest.py``: ``$FASTNN_DATA`` or ``../shared/data/mnist``;
+    missing data fails in CI (``CI`` set) and skips elsewhere.
+    """
+    from fastnn.datasets import load_mnist
+
+    directory = _mnist_dir()
+    if directory is None:
+        msg = (
+            "real MNIST not found: set FASTNN_DATA to a directory holding the four "
+            f"IDX files, or place them at {SHARED_MNIST}"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    cache = {}
+
+    def get(dtype):
+        if dtype not in cache:
+            (X, y), _validation, (X_test, y_test) = load_mnist(directory, dtype=dtype)
+            Y = np.zeros((len(y), 10), dtype=dtype)
+            Y[np.arange(len(y)), y] = 1
+            cache[dtype] = X, Y, X_test, y_test
+        return cache[dtype]
+
+    return get
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Numba and BLAS limited to one thread for the whole module."""
+    with limit_threads(1):
+        yield
+
+
+@pytest.mark.parametrize("hidden", [30, 100])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m", [1, 10, 100])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sgd_epoch(benchmark, mnist_by_dtype, impl, m, dtype, hidden):
+    sizes = [784, hidden, 10]
+    X, Y, _X_test, _y_test = mnist_by_dtype(dtype)
+    if benchmark.disabled:
+        n = SMOKE_N
+    else:
+        n = PER_SAMPLE_N if impl == "numpy-per-sample" else N_TRAIN
+    X, Y = X[:n], Y[:n]
+    benchmark.group = f"sgd_epoch|{'-'.join(map(str, sizes))}|m={m}|{dtype}"
+    fastnn.compile_kernels(dtype)
+    # One runner for all rounds, as in one training run: its untimed first call pays the
+    # one-off work per data set (the Numba implementation indexes the non-zero pixels
+    # of X once, as Network.SGD does); the rounds are the next epochs.
+    runner = IMPLEMENTATIONS[impl](fastnn.Network(sizes, seed=0, dtype=dtype))
+    runner.epoch(X, Y, np.arange(min(n, WARMUP_N)), m, ETA)
+    rng = np.random.default_rng(0)
+
+    def setup():  # untimed: a fresh shuffle for every round
+        return (X, Y, rng.permutation(n), m, ETA), {}
+
+    rounds = SLOW_ROUNDS if (impl, m) == ("numpy-matrix", 1) else ROUNDS
+    benchmark.pedantic(runner.epoch, setup=setup, rounds=rounds, warmup_rounds=0)
+
+    scale = N_TRAIN / n
+    benchmark.extra_info.update(
+        impl=impl, sizes=sizes, m=m, dtype=dtype, n_timed=n, scale_to_epoch=scale,
+        gflop_per_epoch=flops_per_epoch(sizes, N_TRAIN, m) / 1e9,
+    )
+    if benchmark.stats is not None:  # timed (not --benchmark-disable)
+        median = benchmark.stats.stats.median
+        benchmark.extra_info.update(
+            samples_per_s=n / median,
+            epoch_s_scaled=median * scale,
+            gflops=flops_per_epoch(sizes, n, m) / median / 1e9,
+        )
+
+
+_COMPILE_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+import fastnn
+from fastnn import _config
+t1 = time.perf_counter()
+seconds = fastnn.compile_kernels(sys.argv[1])
+print(json.dumps({"import_s": t1 - t0, "compile_s": seconds, "cache": _config.cache_in_use}))
+"""
+
+
+def _compile_in_child(dtype, cache_dir, smoke):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), FASTNN_CACHE="1")
+    if smoke:  # the harness only: compiling for real takes 10-20 s
+        env["NUMBA_DISABLE_JIT"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPILE_SCRIPT, dtype],
+        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cache", ["cold", "cached"])
+def test_compile_time(benchmark, tmp_path_factory, cache, dtype):
+    """Wall time of ``python -c 'import fastnn; fastnn.compile_kernels(dtype)'``.
+
+    cold: each round gets a new, empty ``NUMBA_CACHE_DIR``, so everything compiles.
+    cached: one untimed run fills a cache directory; the timed rounds load from it.
+    In the smoke run (``--benchmark-disable``) the child runs with ``NUMBA_DISABLE_JIT=1``.
+    """
+    benchmark.group = f"compile|{dtype}"
+    smoke = benchmark.disabled
+    results = []
+    shared_dir = tmp_path_factory.mktemp(f"numba-cache-{dtype}")
+    if cache == "cached":
+        _compile_in_child(dtype, shared_dir, smoke)
+
+    def setup():
+        directory = tmp_path_factory.mktemp(f"numba-cold-{dtype}") if cache == "cold" else shared_dir
+        return (directory,), {}
+
+    def run(directory):
+        results.append(_compile_in_child(dtype, directory, smoke))
+
+    benchmark.pedantic(run, setup=setup, rounds=3 if cache == "cold" else 5)
+    last = results[-1]
+    assert last["cache"] in (True, False)
+    benchmark.extra_info.update(
+        cache=cache,
+        import_s=float(np.median([r["import_s"] for r in results])),
+        compile_s=float(np.median([r["compile_s"] for r in results])),
+        numba_cache_in_use=last["cache"],
+    )

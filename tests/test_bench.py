@@ -1,0 +1,212 @@
+"""``fastnn bench`` and ``tools/perf_table.py``: parsing, a tiny real run, the FLOP count.
+
+Nothing here asserts a speed: the machine is shared and timings are noise. The run is
+tiny (500 images, a 784-8-10 network, one repeat) and checks the shape and the internal
+consistency of what is reported.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastnn import cli
+from fastnn.bench import flops_per_batch, flops_per_epoch, flops_per_sample
+
+REPO = Path(__file__).resolve().parents[1]
+PERF_TABLE = REPO / "tools" / "perf_table.py"
+
+ROW_KEYS = {
+    "impl", "label", "m", "dtype", "sizes", "n_train", "n_timed", "scale", "repeat",
+    "epoch_s_median", "epoch_s_min", "epoch_s_max", "epoch_s", "samples_per_s",
+    "gflop_per_epoch", "gflops", "peak_fraction", "speedup_vs_numpy_matrix",
+    "shuffle_s", "kernel_s", "eval_s", "compile_s", "first_call_s", "test_accuracy", "note",
+}
+
+
+# -- the FLOP count, by hand ------------------------------------------------------------
+def test_flops_of_a_tiny_net_by_hand():
+    # sizes 2-3-1: S = 2*3 + 3*1 = 9 weights; S' (layers after the first) = 3; N = 3 + 1 = 4.
+    # Per sample: forward w a (2 per weight) 18, weight gradient (2 per weight) 18,
+    # w^T delta into the hidden layer (2 per weight of layer 2) 6, element-wise 8 per
+    # neuron (bias add 1, sigmoid 3, a(1-a) 2, times sigma' 1, bias-gradient sum 1) 32,
+    # a - y for the output 1: 18 + 18 + 6 + 32 + 1 = 75.
+    assert flops_per_sample([2, 3, 1]) == 75
+    # Per batch: w -= (eta/m) nabla_w and b likewise, 2 per parameter: 2 * (9 + 4) = 26.
+    assert flops_per_batch([2, 3, 1]) == 26
+    # 7 samples in batches of 3 -> 3 batches (3, 3, 1): 7 * 75 + 3 * 26 = 603.
+    assert flops_per_epoch([2, 3, 1], 7, 3) == 603
+
+
+def test_flops_match_the_field_notes_for_784_30_10():
+    # FIELD_NOTES: "Dense FLOPs per sample: about 96,210 + 47,720/m; 5.05 GFLOP per epoch at m = 10".
+    assert flops_per_sample([784, 30, 10]) == 96_210
+    assert flops_per_batch([784, 30, 10]) == 47_720
+    assert flops_per_epoch([784, 30, 10], 50_000, 10) == 50_000 * 96_210 + 5_000 * 47_720
+    assert round(flops_per_epoch([784, 30, 10], 50_000, 10) / 1e9, 2) == 5.05
+
+
+# -- flag validation ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sizes", "784,0,10"], "--sizes must be >= 1"),
+        (["--sizes", "784,30"], "end with 10"),
+        (["--sizes", "780,30,10"], "start with 784"),
+        (["--sizes", "784"], "at least two layers"),
+        (["--sizes", "784,a,10"], "comma-separated integers"),
+        (["--mini-batch-size", "0"], "--mini-batch-size values must be >= 1, got 0"),
+        (["--mini-batch-size", "10,-1"], "got -1"),
+        (["--impl", "numba,cuda"], "unknown implementation 'cuda'"),
+        (["--impl", "torch"], "added by --peers"),
+        (["--dtype", "float16"], "float64 and/or float32, got 'float16'"),
+        (["--repeat", "0"], "--repeat must be >= 1, got 0"),
+        (["--n-train", "50001"], "--n-train must be <= 50,000"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--eta", "0"], "--eta must be a finite number > 0"),
+    ],
+)
+def test_bad_flags_are_refused_with_the_rule(capsys, flags, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", *flags])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_too_many_threads_and_a_missing_json_directory_are_refused(capsys, tmp_path):
+    assert cli.main(["bench", "--threads", "4096"]) == 2
+    assert "exceeds NUMBA_NUM_THREADS" in capsys.readouterr().err
+    assert cli.main(["bench", "--json", str(tmp_path / "no" / "such" / "dir" / "x.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_defaults():
+    args = cli.build_parser().parse_args(["bench"])
+    assert args.sizes == [784, 30, 10]
+    assert args.impl == ["numba", "numpy-matrix", "numpy-per-sample"]
+    assert args.mini_batch_size == [1, 10, 100]
+    assert args.dtype == ["float64", "float32"]
+    assert (args.repeat, args.n_train, args.threads, args.peers) == (5, 50_000, 1, False)
+
+
+# -- a tiny real run ------------------------------------------------------------------------
+TINY = [
+    "--sizes", "784,8,10", "--n-train", "500", "--repeat", "1", "--impl", "numba,numpy-matrix",
+    "--mini-batch-size", "10", "--dtype", "float64",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(mnist_dir, tmp_path_factory):
+    """``(report, stdout)`` of one tiny ``fastnn bench --json`` run on real MNIST."""
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    capture = pytest.MonkeyPatch()
+    out = tmp_path_factory.mktemp("out") / "stdout.txt"
+    with open(out, "w") as f:
+        capture.setattr(sys, "stdout", f)
+        capture.setattr(sys, "stderr", f)
+        try:
+            rc = cli.main(["bench", *TINY, "--data-dir", str(mnist_dir), "--json", str(path)])
+        finally:
+            capture.undo()
+    assert rc == 0, out.read_text()
+    return json.loads(path.read_text()), out.read_text()
+
+
+def test_tiny_run_reports_sane_rows(tiny_run):
+    report, _stdout = tiny_run
+    rows = {row["impl"]: row for row in report["rows"]}
+    assert set(rows) == {"numba", "numpy-matrix"}
+    # 784-8-10 by hand: S = 784*8 + 8*10 = 6,352, S' = 80, N = 18, 10 outputs;
+    # per sample 4*6,352 + 2*80 + 8*18 + 10 = 25,722; per batch 2*(6,352 + 18) = 12,740;
+    # 500 samples in 50 batches: 500*25,722 + 50*12,740 = 13,498,000 FLOPs.
+    for row in rows.values():
+        assert ROW_KEYS <= set(row)
+        assert (row["m"], row["dtype"], row["sizes"], row["n_train"]) == (10, "float64", [784, 8, 10], 500)
+        assert row["gflop_per_epoch"] == pytest.approx(13_498_000 / 1e9)
+        assert row["epoch_s_min"] <= row["epoch_s_median"] <= row["epoch_s_max"]
+        assert row["epoch_s_median"] > 0 and len(row["epoch_s"]) == 1
+        assert row["samples_per_s"] == pytest.approx(500 / row["epoch_s_median"])
+        assert row["gflops"] == pytest.approx(row["gflop_per_epoch"] / row["epoch_s_median"])
+        assert row["peak_fraction"] == pytest.approx(row["gflops"] / report["peak_gflops"]["float64"])
+        assert row["shuffle_s"] + row["kernel_s"] == pytest.approx(row["epoch_s_median"])
+        assert row["eval_s"] > 0 and 0 <= row["test_accuracy"] <= 1
+    assert rows["numpy-matrix"]["speedup_vs_numpy_matrix"] == 1.0
+    assert rows["numba"]["speedup_vs_numpy_matrix"] == pytest.approx(
+        rows["numpy-matrix"]["epoch_s_median"] / rows["numba"]["epoch_s_median"]
+    )
+    assert rows["numba"]["compile_s"] is not None and rows["numpy-matrix"]["compile_s"] is None
+    # Same initial weights and shuffle, m = 10: the two implementations train alike (up to
+    # rounding, which may flip a borderline test image or two).
+    assert rows["numba"]["test_accuracy"] == pytest.approx(rows["numpy-matrix"]["test_accuracy"], abs=2e-3)
+
+
+def test_tiny_run_records_the_machine_and_command(tiny_run):
+    report, stdout = tiny_run
+    machine = report["machine"]
+    for key in ("cpu", "logical_cpus", "threads", "numpy", "numba", "blas", "python"):
+        assert machine[key] not in (None, "")
+    assert machine["threads"] == 1 and report["settings"]["threads"] == 1
+    assert set(report["peak_gflops"]) == {"float64"} and report["peak_gflops"]["float64"] > 0
+    assert report["command"].startswith("fastnn bench --sizes 784,8,10 --impl numba,numpy-matrix ")
+    # The command reproduces the settings.
+    args = cli.build_parser().parse_args(report["command"].split()[1:])
+    assert (args.sizes, args.impl, args.mini_batch_size, args.n_train) == ([784, 8, 10], ["numba", "numpy-matrix"], [10], 500)
+    assert "s/epoch" in stdout and "Threads: 1" in stdout and "Where an epoch's time goes" in stdout
+
+
+# -- tools/perf_table.py ---------------------------------------------------------------------
+def _perf_table(*args):
+    return subprocess.run([sys.executable, str(PERF_TABLE), *map(str, args)], capture_output=True, text=True)
+
+
+def test_perf_table_rewrites_only_the_marked_section(tiny_run, tmp_path):
+    report, _ = tiny_run
+    bench_json = tmp_path / "bench.json"
+    bench_json.write_text(json.dumps(report))
+    readme = tmp_path / "README.md"
+    head, tail = "# fastnn\n\nIntro.\n\n", "\n\n## Tests\n\nRun them.\n"
+    readme.write_text(f"{head}<!-- BEGIN perf -->\nstale table\n<!-- END perf -->{tail}")
+    done = _perf_table(bench_json, "--readme", readme, "--fallback", tmp_path / "fallback.md")
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert text.startswith(head + "<!-- BEGIN perf -->\n") and text.endswith("<!-- END perf -->" + tail)
+    assert "stale table" not in text
+    section = text[len(head):-len(tail)]
+    assert "| numba | 10 | float64 |" in section and "| numpy-matrix | 10 | float64 |" in section and "1.00×" in section
+    assert report["machine"]["cpu"] in section and "**Threads:** 1" in section
+    assert f"`{report['command']}`" in section and report["date"] in section
+    assert not (tmp_path / "fallback.md").exists()
+    # Idempotent: a second run changes nothing.
+    assert _perf_table(bench_json, "--readme", readme).returncode == 0
+    assert readme.read_text() == text
+
+
+def test_perf_table_falls_back_without_markers(tiny_run, tmp_path):
+    report, _ = tiny_run
+    bench_json = tmp_path / "bench.json"
+    bench_json.write_text(json.dumps(report))
+    readme = tmp_path / "README.md"
+    readme.write_text("# fastnn\n")
+    fallback = tmp_path / "docs" / "performance.md"
+    done = _perf_table(bench_json, "--readme", readme, "--fallback", fallback)
+    assert done.returncode == 0 and "no <!-- BEGIN perf -->" in done.stderr
+    assert readme.read_text() == "# fastnn\n"
+    assert "| numba | 10 | float64 |" in fallback.read_text()
+    # A fallback without markers gets a marked section appended, then rewritten in place.
+    fallback.write_text("# Performance\n\nProse.\n")
+    for _ in range(2):
+        assert _perf_table(bench_json, "--readme", readme, "--fallback", fallback).returncode == 0
+    text = fallback.read_text()
+    assert text.startswith("# Performance\n\nProse.\n\n") and text.count("<!-- BEGIN perf -->") == 1
+    assert "| numba | 10 | float64 |" in text
+
+
+def test_perf_table_refuses_other_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    done = _perf_table(bad, "--readme", tmp_path / "README.md", "--fallback", tmp_path / "p.md")
+    assert done.returncode == 2 and "fastnn bench --json" in done.stderr
+    assert not (tmp_path / "p.md").exists()
