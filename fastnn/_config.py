@@ -64,6 +64,12 @@ if ROW_ALIGN < 1:
 #: ``FASTNN_FLUSH_DENORMALS=0`` keeps IEEE gradual underflow.
 FLUSH_DENORMALS = os.environ.get("FASTNN_FLUSH_DENORMALS", "1").strip().lower() not in {"0", "off", "false", "no"}
 
+# Numba's cache index keys a kernel by its signature and source, not by its compile
+# options, so a kernel cached under one FASTNN_FASTMATH or FASTNN_FLUSH_DENORMALS would be
+# served, stale, under another. Only the default settings use the on-disk cache.
+if FASTMATH != _parse_fastmath(_DEFAULT_FASTMATH) or not FLUSH_DENORMALS:
+    CACHE = False
+
 #: True when the kernels run as plain Python (``NUMBA_DISABLE_JIT=1``).
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 

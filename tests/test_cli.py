@@ -154,3 +154,13 @@ def test_fastmath_parsing():
     assert _config._parse_fastmath("off") is False
     assert _config._parse_fastmath("reassoc, contract") == {"reassoc", "contract"}
     assert _config.FASTMATH == {"reassoc", "contract", "nsz"} or "FASTNN_FASTMATH" in os.environ
+
+
+@pytest.mark.parametrize("env", [{"FASTNN_FASTMATH": "0"}, {"FASTNN_FASTMATH": "reassoc"}, {"FASTNN_FLUSH_DENORMALS": "0"}])
+def test_non_default_compile_options_bypass_the_disk_cache(env):
+    """Numba's cache key ignores compile options: a kernel cached under other flags is stale."""
+    result = run_python("from fastnn import _config; print(_config.CACHE)", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    default = run_python("from fastnn import _config; print(_config.CACHE)")
+    assert default.stdout.strip() == "True"
