@@ -14,7 +14,7 @@ def _mnist_dir():
     env = os.environ.get("FASTNN_DATA")
     for candidate in (env, SHARED_MNIST):
         if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
-            return Path(candidate)
+            return Path(candidate).resolve()  # FASTNN_DATA may be relative; tests link to it
     return None
 
 
