@@ -37,13 +37,14 @@ import logging
 import os
 import pickle
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from fastnn._io import atomic_write
 
 __all__ = [
     "DataError",
@@ -295,7 +296,8 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
 
     Examples
     --------
-    >>> from fastnn.datasets import read_idx
+    >>> from fastnn._io import atomic_write
+from fastnn.datasets import read_idx
     >>> read_idx("train-labels-idx1-ubyte.gz")[:6]  # doctest: +SKIP
     array([5, 0, 4, 1, 9, 2], dtype=uint8)
     """
@@ -487,23 +489,15 @@ def _copy(response, out, total, desc, progress):
 
 def _download_one(url, target, expected_sha256, ndim, timeout, progress):
     """Download ``url`` to ``target`` atomically; return the verified uint8 view."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                copied = _copy(response, out, total, target.name, progress)
+    with atomic_write(target) as (out, tmp):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            copied = _copy(response, out, total, target.name, progress)
         if total is not None and copied != total:
             raise DataError(f"{url}: truncated download: received {copied} of {total} bytes")
+        out.flush()
         view = _read_idx_view(tmp, expected_sha256, ndim, name=url)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return view
 
 

@@ -7,8 +7,6 @@ history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Lear
 
 import dataclasses
 import numbers
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnn import _config, _kernels
+from fastnn._io import atomic_write
 
 __all__ = ["Network", "EpochResult", "load", "compile_kernels", "DataRangeWarning", "ModelFileError"]
 
@@ -590,20 +589,8 @@ class Network:
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"weights_{l}"] = np.ascontiguousarray(w)
             arrays[f"biases_{l}"] = np.ascontiguousarray(b)
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_write(path) as (f, _):
+            np.savez(f, **arrays)
         return path
 
 
