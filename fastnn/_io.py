@@ -6,6 +6,12 @@ import tempfile
 from pathlib import Path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Write ``path`` all at once or not at all.
@@ -18,8 +24,13 @@ def atomic_write(path):
     complete file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent} does not exist: cannot write {path.name} there")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             yield f, tmp
             f.flush()

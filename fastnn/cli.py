@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -47,19 +48,41 @@ def _add_data_args(parser):
     )
 
 
+def _check_output(path, flag):
+    """Fail before any work if ``path`` cannot be written (its directory is missing)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {path}: directory {path.parent} does not exist")
+
+
 def _cmd_train(args):
+    from fastnn.network import _check_eta, _check_int
+
+    # Everything that can be checked is checked before the data are read or kernels compiled.
     if args.seed is None:
         args.seed = int(np.random.SeedSequence().entropy % 2**32)
+    _check_eta(args.eta)
+    _check_int(args.epochs, "--epochs", 0)
+    _check_int(args.mini_batch_size, "--mini-batch-size", 1)
+    if args.sizes[0] != 784 or args.sizes[-1] != 10:
+        raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
+    _check_output(args.save, "--save")
+    _check_output(args.json, "--json")
+    net = fastnn.Network(args.sizes, seed=args.seed, dtype=args.dtype)
     t0 = time.perf_counter()
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
     print(
         f"Loaded {args.dataset}: {len(train[0]):,} training and {len(test[0]):,} test images "
         f"in {time.perf_counter() - t0:.2f} s"
     )
-    net = fastnn.Network(args.sizes, seed=args.seed, dtype=args.dtype)
     print(
         f"Network {'-'.join(map(str, net.sizes))}, {args.dtype}, seed {args.seed}: "
-        f"{args.epochs} epochs, mini-batch size {args.mini_batch_size}, eta {args.eta}"
+        f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, mini-batch size {args.mini_batch_size}, "
+        f"eta {args.eta}"
     )
     t0 = time.perf_counter()
     fastnn.compile_kernels(args.dtype)
@@ -128,7 +151,10 @@ def _cmd_cache(args):
 
 def build_parser():
     """The ``argparse`` parser of the ``fastnn`` command."""
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="fastnn",
+        description="Train, evaluate and benchmark Chapter 1's sigmoid networks on MNIST.",
+    )
     parser.add_argument("--version", action="version", version=f"fastnn {fastnn.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -169,6 +195,9 @@ def main(argv=None):
         return args.func(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"fastnn {args.command}: error: out of memory ({exc}); use smaller --sizes", file=sys.stderr)
         return 2
 
 

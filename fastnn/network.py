@@ -101,6 +101,19 @@ def _check_eta(eta):
     return eta
 
 
+def _check_seed(seed):
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be None, a non-negative integer, a numpy SeedSequence or Generator, "
+            f"got {seed!r} of type {type(seed).__name__}"
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
+
+
 def _check_dtype(dtype):
     try:
         dt = np.dtype(dtype)
@@ -162,11 +175,12 @@ class Network:
         Every weight and bias in one C-contiguous buffer. Weight layer ``l`` is stored
         transposed, row ``i`` holding the weights out of input ``i``, each row padded with
         zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
-    weights : list of ndarray
+    weights : tuple of ndarray
         ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
         ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
-    biases : list of ndarray
-        ``biases[l]`` is a writable view of shape ``(sizes[l+1],)``.
+        Assigning a whole list (``net.weights = [...]``) copies it in, shapes checked.
+    biases : tuple of ndarray
+        ``biases[l]`` is a writable view of shape ``(sizes[l+1],)``; likewise.
 
     Raises
     ------
@@ -194,15 +208,56 @@ class Network:
     def __init__(self, sizes, *, seed=None, dtype="float64"):
         self.sizes = _check_sizes(sizes)
         self.dtype = _check_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(_check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
         self.params = np.zeros(self._offsets[-1], dtype=self.dtype)
-        self.weights, self.biases = self._views(self.params)
+        weights, biases = self._views(self.params)
+        self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
             b[:] = self._rng.standard_normal(b.shape)
         for w in self.weights:
             w[:] = self._rng.standard_normal(w.shape)
+
+    @property
+    def weights(self):
+        """Tuple of writable views ``weights[l]`` of shape ``(sizes[l+1], sizes[l])``.
+
+        Write into a view (``net.weights[0][...] = w``) or assign a whole sequence
+        (``net.weights = [w0, w1]``, copied into :attr:`params` after its shapes are
+        checked); the tuple itself cannot be changed item by item.
+        """
+        return self._weights
+
+    @weights.setter
+    def weights(self, values):
+        self._assign(self._weights, values, "weights")
+
+    @property
+    def biases(self):
+        """Tuple of writable views ``biases[l]`` of shape ``(sizes[l+1],)``; see :attr:`weights`."""
+        return self._biases
+
+    @biases.setter
+    def biases(self, values):
+        self._assign(self._biases, values, "biases")
+
+    def _assign(self, views, values, name):
+        values = list(values)
+        if len(values) != len(views):
+            raise ValueError(f"{name} must hold {len(views)} arrays, one per layer, got {len(values)}")
+        arrays = []
+        for l, (view, value) in enumerate(zip(views, values)):
+            value = np.asarray(value, dtype=float)
+            if view.ndim == 1 and value.shape == (view.shape[0], 1):
+                value = value[:, 0]  # the book's (n, 1) bias columns
+            if value.shape != view.shape:
+                raise ValueError(f"{name}[{l}] must have shape {view.shape}, got {value.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name}[{l}] must be finite")
+            arrays.append(value)
+        for view, value in zip(views, arrays):
+            view[...] = value
 
     # -- layout ------------------------------------------------------------------------
     @property
@@ -278,6 +333,8 @@ class Network:
         if len(arr) != n:
             raise ValueError(f"X and {name} must have the same length, got {n} and {len(arr)}")
         if arr.ndim == 1:
+            if arr.dtype == np.bool_:
+                raise TypeError(f"{name} must hold integer class labels, got booleans (dtype bool)")
             if not np.issubdtype(arr.dtype, np.integer):
                 if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
                     arr = arr.astype(np.int64)
@@ -329,12 +386,16 @@ class Network:
             for i, sample in enumerate(samples):
                 if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
                     raise TypeError(f"{name}[{i}] must be an (x, y) pair, got {type(sample).__name__}")
-            xs = [np.asarray(x).reshape(-1) for x, _ in samples]
-            for i, x in enumerate(xs):
-                if x.shape[0] != self.sizes[0]:
+            n_in = self.sizes[0]
+            xs = []
+            for i, (x, _) in enumerate(samples):
+                x = np.asarray(x)
+                if x.shape not in {(n_in,), (n_in, 1), (1, n_in)}:
                     raise ValueError(
-                        f"{name}[{i}]: x has {x.shape[0]} values, the network expects {self.sizes[0]}"
+                        f"{name}[{i}]: x must have shape ({n_in},) or the book's ({n_in}, 1), "
+                        f"got {x.shape}"
                     )
+                xs.append(x.reshape(-1))
             X_raw = np.array(xs).reshape(len(xs), self.sizes[0])
             ys = [np.asarray(y) for _, y in samples]
             if self.sizes[-1] != 1 and all(y.size == 1 for y in ys):  # int labels
@@ -353,12 +414,12 @@ class Network:
 
         Parameters
         ----------
-        a : array_like of shape (n_in,) or (n_samples, n_in)
+        a : array_like of shape (n_in,), (n_samples, n_in) or the book's (n_in, 1)
             Cast to the network's dtype.
 
         Returns
         -------
-        ndarray of shape (n_out,) or (n_samples, n_out), the network's dtype
+        ndarray of shape (n_out,), (n_samples, n_out) or (n_out, 1), the network's dtype
 
         Raises
         ------
@@ -372,11 +433,14 @@ class Network:
         DataRangeWarning
             Inputs outside [0, 1].
         """
-        one = np.ndim(a) == 1
-        X = self._inputs(a, "a")
+        shape = np.shape(a)
+        column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
+        X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
-        return out[0] if one else out
+        if column:
+            return out.reshape(-1, 1)  # the book's column vector in, column vector out
+        return out[0] if len(shape) == 1 else out
 
     def backprop(self, x, y):
         """Gradient of the cost C_x = |y - a|^2 / 2 (Eq. 6) for one sample.
@@ -624,12 +688,18 @@ def load(path):
     path = Path(path)
     with open(path, "rb") as f:  # our handle: np.load leaks its own when parsing fails
         try:
-            with np.load(f, allow_pickle=False) as npz:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path}: a single .npy array, not a fastnn model (.npz archive)")
+            with npz:
                 arrays = {key: npz[key] for key in npz.files}
+        except ModelFileError:
+            raise
         except Exception as exc:  # zipfile, zlib and numpy raise many kinds on corrupt input
-            raise ModelFileError(
-                f"{path}: not a readable fastnn model file ({type(exc).__name__}: {exc})"
-            ) from exc
+            cause = f"{type(exc).__name__}: {exc}"
+            if "pickle" in str(exc):
+                cause = "it holds pickled Python objects, which fastnn never loads"
+            raise ModelFileError(f"{path}: not a readable fastnn model file ({cause})") from exc
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray):
             raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array")

@@ -577,6 +577,12 @@ def register_cli(subparsers):
 
 
 def _run_cli(args):
+    from fastnn.cli import _check_output
+
+    _check_output(args.json, "--json")  # before, not after, minutes of training
+    for seed in args.seeds or ():
+        if seed < 0:
+            raise ValueError(f"--seeds must be non-negative integers, got {seed}")
     results = reproduce_chapter1(
         args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
         command=_command_from_args(args),

@@ -81,7 +81,7 @@ def test_invalid_values_reach_the_user_as_one_line(mnist_dir, capsys):
     assert cli.main(["train", "--eta", "-1", "--epochs", "1", "--data-dir", str(mnist_dir)]) == 2
     assert "eta must be a finite number > 0, got -1.0" in capsys.readouterr().err
     assert cli.main(["train", "--sizes", "780,30,10", "--epochs", "1", "--data-dir", str(mnist_dir)]) == 2
-    assert "has 784 features, the network expects 780" in capsys.readouterr().err
+    assert "--sizes must start with 784 (the pixels) and end with 10" in capsys.readouterr().err
 
 
 def test_evaluate_reports_a_bad_model_file(tmp_path, capsys):
@@ -164,3 +164,29 @@ def test_non_default_compile_options_bypass_the_disk_cache(env):
     assert result.stdout.strip() == "False"
     default = run_python("from fastnn import _config; print(_config.CACHE)")
     assert default.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--save", "/nonexistent-dir/m.npz"], "--save /nonexistent-dir/m.npz: directory /nonexistent-dir does not exist"),
+        (["train", "--json", "/"], "--json / is a directory"),
+        (["train", "--seed", "-1"], "seed must be >= 0, got -1"),
+        (["train", "--epochs", "-1"], "--epochs must be >= 0, got -1"),
+        (["train", "--mini-batch-size", "0"], "--mini-batch-size must be >= 1, got 0"),
+        (["train", "--sizes", "10,10"], "--sizes must start with 784"),
+        (["train", "--sizes", "784,0,10"], "sizes[1] must be >= 1, got 0"),
+        (["reproduce", "chapter1", "--json", "/nonexistent-dir/r.json"], "directory /nonexistent-dir does not exist"),
+    ],
+)
+def test_cli_checks_arguments_before_loading_data(argv, fragment, capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("data were loaded before the arguments were checked")
+
+    monkeypatch.setattr(cli, "_load", no_data)
+    from fastnn import datasets
+
+    monkeypatch.setattr(datasets, "load_mnist", no_data)
+    assert cli.main(argv + ["--data-dir", "/nonexistent-data"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1

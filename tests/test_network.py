@@ -541,3 +541,83 @@ def test_docstring_examples():
 
     result = doctest.testmod(network, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- found by a new user's trial -----------------------------------------------------------
+def test_assigning_weights_copies_into_the_network():
+    net = fastnn.Network([3, 2, 1], seed=0)
+    net.weights = [np.zeros((2, 3)), np.ones((1, 2))]
+    net.biases = [np.zeros((2, 1)), np.zeros(1)]  # the book's bias columns are accepted
+    np.testing.assert_array_equal(net.feedforward(np.array([0.3, 0.1, 0.9])), [1 / (1 + np.exp(-1.0))])
+    with pytest.raises(TypeError):
+        net.weights[0] = np.zeros((2, 3))  # silently lost if allowed: refuse it
+    with pytest.raises(ValueError, match=r"weights\[1\] must have shape \(1, 2\), got \(2, 1\)"):
+        net.weights = [np.zeros((2, 3)), np.zeros((2, 1))]
+    with pytest.raises(ValueError, match="biases must hold 2 arrays"):
+        net.biases = [np.zeros(2)]
+
+
+@pytest.mark.parametrize("seed, error, fragment", [
+    (-1, ValueError, "seed must be >= 0, got -1"),
+    (1.5, TypeError, "seed must be None, a non-negative integer"),
+    ("7", TypeError, "seed must be None"),
+])
+def test_invalid_seed(seed, error, fragment):
+    with pytest.raises(error) as info:
+        fastnn.Network([2, 1], seed=seed)
+    assert fragment in str(info.value)
+
+
+def test_generator_seed_is_accepted():
+    a = fastnn.Network([2, 1], seed=np.random.default_rng(3))
+    b = fastnn.Network([2, 1], seed=3)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_boolean_labels_are_rejected(small):
+    X, y = small
+    with pytest.raises(TypeError, match="got booleans"):
+        fastnn.Network([6, 3]).evaluate((X, y > 1))
+
+
+def test_feedforward_takes_the_books_column_vector():
+    net = fastnn.Network([4, 3, 2], seed=0)
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    out = net.feedforward(x.reshape(4, 1))
+    assert out.shape == (2, 1)
+    np.testing.assert_array_equal(out[:, 0], net.feedforward(x))
+
+
+def test_book_samples_of_the_wrong_shape_are_named(small):
+    X, y = small
+    bad = [(x.reshape(2, 3), label) for x, label in zip(X, y)]
+    with pytest.raises(ValueError, match=r"training_data\[0\]: x must have shape \(6,\)"):
+        fastnn.Network([6, 3]).SGD(bad, 1, 10, 1.0)
+
+
+def test_saved_file_permissions_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = fastnn.Network([2, 1], seed=0).save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_save_to_a_missing_directory_or_a_directory_is_clear(tmp_path):
+    net = fastnn.Network([2, 1], seed=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        net.save(tmp_path / "nope" / "m.npz")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        net.save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_rejects_npy_and_explains_pickles(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3))
+    with pytest.raises(fastnn.ModelFileError, match="single .npy array"):
+        fastnn.load(tmp_path / "a.npy")
+    np.save(tmp_path / "o.npy", np.array([None]), allow_pickle=True)
+    (tmp_path / "o.npz").write_bytes((tmp_path / "o.npy").read_bytes())
+    with pytest.raises(fastnn.ModelFileError, match="never loads|single .npy"):
+        fastnn.load(tmp_path / "o.npz")
