@@ -52,9 +52,10 @@ CACHE = os.environ.get("FASTNN_CACHE", "1").strip().lower() not in {"0", "off", 
 #: Weight rows (and activation blocks) are padded with zeros to a multiple of this many
 #: elements, so the kernels' inner loops over a layer's outputs run whole SIMD vectors
 #: (30 outputs are stored as 32). Override with ``FASTNN_ROW_ALIGN``; 1 disables padding.
-ROW_ALIGN = int(os.environ.get("FASTNN_ROW_ALIGN", "8"))
-if ROW_ALIGN < 1:
-    raise ValueError(f"FASTNN_ROW_ALIGN must be an integer >= 1, got {ROW_ALIGN}")
+_row_align = os.environ.get("FASTNN_ROW_ALIGN", "8")
+if not _row_align.strip().isdigit() or int(_row_align) < 1:
+    raise ValueError(f"FASTNN_ROW_ALIGN must be an integer >= 1, got {_row_align!r}")
+ROW_ALIGN = int(_row_align)
 
 #: Flush denormal floats to zero inside the training kernels (x86-64 only: the FTZ and
 #: DAZ bits of MXCSR are set on entry and restored on exit, like PyTorch's

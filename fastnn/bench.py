@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -825,7 +826,8 @@ def register_cli(subparsers):
     p = subparsers.add_parser(
         "bench",
         help="epoch throughput of every implementation, side by side (s/epoch, GFLOP/s, speed-up)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=re.sub(r":\w+:`([^`]*)`|``([^`]*)``", lambda m: m.group(1) or m.group(2),
+                           __doc__.split("\n\n")[1].replace("\n", " ")),
     )
     p.add_argument("--sizes", type=_bench_sizes, default=[784, 30, 10],
                    help="layer sizes, 784 first and 10 last (default: 784,30,10)")
