@@ -1,11 +1,43 @@
-"""Root conftest: only what both ``tests/`` and ``benchmarks/`` need from pytest itself.
+"""Root conftest: what both ``tests/`` and ``benchmarks/`` need (the MNIST fixture, options).
 
 (Fixtures live in ``tests/conftest.py`` and in the benchmark module: a second
 ``conftest.py`` under ``benchmarks/`` would replace ``tests/conftest.py`` as the module
 ``conftest`` that the tests import ``one_hot`` from.)
 """
 
+import os
+from pathlib import Path
+
 import pytest
+
+SHARED_MNIST = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
+
+
+def _mnist_dir():
+    env = os.environ.get("FASTNN_DATA")
+    for candidate in (env, SHARED_MNIST):
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
+            return Path(candidate).resolve()  # FASTNN_DATA may be relative; tests link to it
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """Directory holding the four real MNIST IDX files (``$FASTNN_DATA`` or ``../shared``).
+
+    In CI (``CI`` set) a missing directory is an error, never a skip: the tests and
+    benchmark smoke runs that need real data must run there.
+    """
+    found = _mnist_dir()
+    if found is None:
+        msg = (
+            "real MNIST not found: set FASTNN_DATA to a directory holding the four "
+            f"IDX files, or place them at {SHARED_MNIST}"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found
 
 
 @pytest.hookimpl(tryfirst=True)

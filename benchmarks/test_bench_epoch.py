@@ -35,7 +35,6 @@ from fastnn.bench import flops_per_epoch, limit_threads
 from fastnn.implementations import IMPLEMENTATIONS
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 N_TRAIN = 50_000
 PER_SAMPLE_N = 5_000
 SMOKE_N = 300  # images per body in the untimed smoke run
@@ -50,31 +49,15 @@ IMPLS = [
 ]
 
 
-def _mnist_dir():
-    for candidate in (os.environ.get("FASTNN_DATA"), SHARED_MNIST):
-        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
-            return Path(candidate)
-    return None
-
-
 @pytest.fixture(scope="module")
-def mnist_by_dtype():
+def mnist_by_dtype(mnist_dir):
     """``get(dtype) -> (X, Y, X_test, y_test)`` of real MNIST, each dtype loaded once.
 
-    MNIST is found as in ``tests/conftest.py``: ``$FASTNN_DATA`` or ``../shared/data/mnist``;
-    missing data fails in CI (``CI`` set) and skips elsewhere.
+    MNIST is found by the root conftest's ``mnist_dir`` fixture.
     """
     from fastnn.datasets import load_mnist
 
-    directory = _mnist_dir()
-    if directory is None:
-        msg = (
-            "real MNIST not found: set FASTNN_DATA to a directory holding the four "
-            f"IDX files, or place them at {SHARED_MNIST}"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+    directory = mnist_dir
     cache = {}
 
     def get(dtype):

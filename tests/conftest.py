@@ -1,40 +1,8 @@
-"""Shared fixtures: where the real MNIST files are, and whether they must be there."""
+"""Shared test fixtures; ``mnist_dir`` (where real MNIST is) lives in the root conftest."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
-
-
-def _mnist_dir():
-    env = os.environ.get("FASTNN_DATA")
-    for candidate in (env, SHARED_MNIST):
-        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
-            return Path(candidate).resolve()  # FASTNN_DATA may be relative; tests link to it
-    return None
-
-
-@pytest.fixture(scope="session")
-def mnist_dir():
-    """Directory holding the four real MNIST IDX files.
-
-    In CI (``CI`` set) a missing directory is an error, never a skip: the tests that
-    need real data must run there.
-    """
-    found = _mnist_dir()
-    if found is None:
-        msg = (
-            "real MNIST not found: set FASTNN_DATA to a directory holding the four "
-            f"IDX files, or place them at {SHARED_MNIST}"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return found
 
 
 @pytest.fixture(scope="session")
