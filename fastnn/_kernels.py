@@ -80,6 +80,269 @@ else:
         pass
 
 
+# Row kernels
+# -----------
+# The inner loops of every layer walk rows of a transposed weight matrix: ``a += x_i *
+# w.T[i]`` (feedforward), ``w.T[i] += c_i * delta`` (the update) and ``w.T[i] . delta``
+# (backpropagation). Written as Numba loops, each row paid ~65 instructions of index
+# fix-ups, alias checks and loop set-up whatever its width (docs/performance.md). These
+# intrinsics emit the loops as LLVM IR over explicit vector types instead: a block of
+# columns is held in registers while the kernel walks all the rows, so each row costs
+# its loads, fused multiply-adds and (for the update) stores. Per element the arithmetic
+# is the Numba loop's, in the same order: llvm.fmuladd is the fusion that the
+# ``contract`` flag allows. Under NUMBA_DISABLE_JIT the plain loops below stand in.
+
+_I32, _I64 = ir.IntType(32), ir.IntType(64)
+
+
+def _column_stages(dtype):
+    """Column blocks, widest first, as ``(vectors per block, lanes per vector)``.
+
+    32 columns (4 x 8 doubles or 2 x 16 floats: 512-bit vectors, split in two by LLVM
+    where the CPU has no AVX-512), then single vectors, then scalars for what a row
+    length not divisible by 8 leaves over (``FASTNN_ROW_ALIGN``).
+    """
+    return ((4, 8), (1, 8), (1, 1)) if dtype == types.float64 else ((2, 16), (1, 16), (1, 8), (1, 1))
+
+
+def _vector_type(scalar, lanes):
+    return scalar if lanes == 1 else ir.VectorType(scalar, lanes)
+
+
+def _broadcast(builder, x, lanes):
+    if lanes == 1:
+        return x
+    vt = ir.VectorType(x.type, lanes)
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes))
+
+
+def _load(builder, ptr, offset, vt, align):
+    ptr = builder.bitcast(builder.gep(ptr, [offset]), vt.as_pointer())
+    return builder.load(ptr, align=align, typ=vt)
+
+
+def _store(builder, value, ptr, offset, align):
+    builder.store(value, builder.bitcast(builder.gep(ptr, [offset]), value.type.as_pointer()), align=align)
+
+
+def _fmuladd(builder, a, b, c):
+    """``a * b + c``, fused where the target has FMA (``llvm.fmuladd``)."""
+    ty = a.type
+    scalar = ty.element if isinstance(ty, ir.VectorType) else ty
+    name = "f64" if scalar == ir.DoubleType() else "f32"
+    if isinstance(ty, ir.VectorType):
+        name = f"v{ty.count}{name}"
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), f"llvm.fmuladd.{name}")
+    return builder.call(fn, [a, b, c])
+
+
+def _data(context, builder, arrty, arr, offset=None):
+    ptr = context.make_array(arrty)(context, builder, arr).data
+    return ptr if offset is None else builder.gep(ptr, [offset])
+
+
+def _each_block(builder, dtype, ld, body):
+    """``body(c, n_vectors, lanes)`` for every column block of a row of length ``ld``."""
+    start = ir.Constant(_I64, 0)
+    for n_vectors, lanes in _column_stages(dtype):
+        width = ir.Constant(_I64, n_vectors * lanes)
+        n_blocks = builder.udiv(builder.sub(ld, start), width)
+        with cgutils.for_range(builder, n_blocks) as loop:
+            body(builder.add(start, builder.mul(loop.index, width)), n_vectors, lanes)
+        start = builder.add(start, builder.mul(n_blocks, width))
+
+
+def _contiguous(*arrays):
+    return all(isinstance(a, types.Array) and a.layout == "C" for a in arrays)
+
+
+def _integers(*values):
+    return all(isinstance(v, types.Integer) for v in values)
+
+
+def _rows(context, builder, sparse, tys, args):
+    """A ``row(k) -> (i, x_k)`` reader: CSR ``(data, indices)`` or dense ``x`` from ``x_off``."""
+    if sparse:
+        data = _data(context, builder, tys[0], args[0])
+        indices = _data(context, builder, tys[1], args[1])
+
+        def row(k):
+            return builder.sext(builder.load(builder.gep(indices, [k])), _I64), builder.load(builder.gep(data, [k]))
+
+    else:
+        x = _data(context, builder, tys[0], args[0], args[1])
+
+        def row(k):
+            return k, builder.load(builder.gep(x, [k]))
+
+    return row
+
+
+def _intrinsic_gemv(sparse):
+    def gemv(typingctx, w, w_off, ld, p, q, k0, k1, a, a_off):
+        if not (_contiguous(w, p, a) and _integers(w_off, ld, k0, k1, a_off) and p.dtype == w.dtype == a.dtype):
+            return None
+        if not (_contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)):
+            return None
+        sig = types.void(w, w_off, ld, p, q, k0, k1, a, a_off)
+
+        def codegen(context, builder, signature, args):
+            tys = signature.args
+            w, w_off, ld, p, q, k0, k1, a, a_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+            scalar = context.get_value_type(tys[0].dtype)
+            align = tys[0].dtype.bitwidth // 8
+            wp = _data(context, builder, tys[0], w, w_off)
+            ap = _data(context, builder, tys[7], a, a_off)
+            row = _rows(context, builder, sparse, (tys[3], tys[4]), (p, q))
+
+            def block(c, n_vectors, lanes):
+                vt = _vector_type(scalar, lanes)
+                acc = [cgutils.alloca_once(builder, vt) for _ in range(n_vectors)]
+                for u in range(n_vectors):
+                    builder.store(_load(builder, ap, builder.add(c, ir.Constant(_I64, u * lanes)), vt, align), acc[u])
+                with cgutils.for_range_slice(builder, k0, k1, ir.Constant(_I64, 1)) as (k, _):
+                    i, x = row(k)
+                    x = _broadcast(builder, x, lanes)
+                    base = builder.add(builder.mul(i, ld), c)
+                    for u in range(n_vectors):
+                        wv = _load(builder, wp, builder.add(base, ir.Constant(_I64, u * lanes)), vt, align)
+                        builder.store(_fmuladd(builder, x, wv, builder.load(acc[u])), acc[u])
+                for u in range(n_vectors):
+                    _store(builder, builder.load(acc[u]), ap, builder.add(c, ir.Constant(_I64, u * lanes)), align)
+
+            _each_block(builder, tys[0].dtype, ld, block)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return intrinsic(gemv)
+
+
+def _intrinsic_ger(sparse):
+    def ger(typingctx, w, w_off, ld, p, q, k0, k1, scale, d, d_off):
+        if not (_contiguous(w, p, d) and _integers(w_off, ld, k0, k1, d_off) and p.dtype == w.dtype == d.dtype == scale):
+            return None
+        if not (_contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)):
+            return None
+        sig = types.void(w, w_off, ld, p, q, k0, k1, scale, d, d_off)
+
+        def codegen(context, builder, signature, args):
+            tys = signature.args
+            w, w_off, ld, p, q, k0, k1, scale, d, d_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+            scalar = context.get_value_type(tys[0].dtype)
+            align = tys[0].dtype.bitwidth // 8
+            wp = _data(context, builder, tys[0], w, w_off)
+            dp = _data(context, builder, tys[8], d, d_off)
+            row = _rows(context, builder, sparse, (tys[3], tys[4]), (p, q))
+
+            def block(c, n_vectors, lanes):
+                vt = _vector_type(scalar, lanes)
+                dv = [_load(builder, dp, builder.add(c, ir.Constant(_I64, u * lanes)), vt, align) for u in range(n_vectors)]
+                with cgutils.for_range_slice(builder, k0, k1, ir.Constant(_I64, 1)) as (k, _):
+                    i, x = row(k)
+                    x = _broadcast(builder, builder.fmul(scale, x), lanes)
+                    base = builder.add(builder.mul(i, ld), c)
+                    for u in range(n_vectors):
+                        offset = builder.add(base, ir.Constant(_I64, u * lanes))
+                        _store(builder, _fmuladd(builder, x, dv[u], _load(builder, wp, offset, vt, align)), wp, offset, align)
+
+            _each_block(builder, tys[0].dtype, ld, block)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return intrinsic(ger)
+
+
+def _reduce_add(builder, v):
+    """Sum of the lanes of ``v``, pairwise (the ``reassoc`` flag allows any order)."""
+    n = v.type.count
+    while n > 1:
+        n //= 2
+        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, n), list(range(n))))
+        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, n), list(range(n, 2 * n))))
+        v = builder.fadd(lo, hi)
+    return builder.extract_element(v, ir.Constant(_I32, 0))
+
+
+@intrinsic
+def _dot_rows(typingctx, w, w_off, ld, n, d, d_off, out, out_off):
+    """``out[out_off + i] = w[w_off + i*ld : ... + ld] . d[d_off : d_off + ld]`` for ``i < n``."""
+    if not (_contiguous(w, d, out) and _integers(w_off, ld, n, d_off, out_off) and w.dtype == d.dtype == out.dtype):
+        return None
+    sig = types.void(w, w_off, ld, n, d, d_off, out, out_off)
+
+    def codegen(context, builder, signature, args):
+        tys = signature.args
+        w, w_off, ld, n, d, d_off, out, out_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+        scalar = context.get_value_type(tys[0].dtype)
+        align = tys[0].dtype.bitwidth // 8
+        wp = _data(context, builder, tys[0], w, w_off)
+        dp = _data(context, builder, tys[4], d, d_off)
+        op = _data(context, builder, tys[6], out, out_off)
+        lanes = 8
+        vt = ir.VectorType(scalar, lanes)
+        n_vec = builder.udiv(ld, ir.Constant(_I64, lanes))
+        tail = builder.mul(n_vec, ir.Constant(_I64, lanes))
+        vacc = cgutils.alloca_once(builder, vt)
+        acc = cgutils.alloca_once(builder, scalar)
+        with cgutils.for_range(builder, n) as rows:
+            base = builder.mul(rows.index, ld)
+            builder.store(ir.Constant(vt, [0.0] * lanes), vacc)
+            with cgutils.for_range(builder, n_vec) as cols:
+                j = builder.mul(cols.index, ir.Constant(_I64, lanes))
+                wv = _load(builder, wp, builder.add(base, j), vt, align)
+                builder.store(_fmuladd(builder, wv, _load(builder, dp, j, vt, align), builder.load(vacc)), vacc)
+            builder.store(_reduce_add(builder, builder.load(vacc)), acc)
+            with cgutils.for_range_slice(builder, tail, ld, ir.Constant(_I64, 1)) as (j, _):
+                wj = builder.load(builder.gep(wp, [builder.add(base, j)]))
+                builder.store(_fmuladd(builder, wj, builder.load(builder.gep(dp, [j])), builder.load(acc)), acc)
+            builder.store(builder.load(acc), builder.gep(op, [rows.index]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+if not _config.JIT_DISABLED:
+    _gemv_sparse = _intrinsic_gemv(sparse=True)
+    _gemv_dense = _intrinsic_gemv(sparse=False)
+    _ger_sparse = _intrinsic_ger(sparse=True)
+    _ger_dense = _intrinsic_ger(sparse=False)
+
+else:  # the same loops in Python, for NUMBA_DISABLE_JIT (an intrinsic cannot run uncompiled)
+
+    def _gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off):
+        """``a[a_off:a_off+ld] += sum_k data[k] * w[w_off + indices[k]*ld :][:ld]`` for ``k0 <= k < k1``."""
+        for k in range(k0, k1):
+            base = w_off + indices[k] * ld
+            a.ravel()[a_off : a_off + ld] += data[k] * w.ravel()[base : base + ld]
+
+    def _gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off):
+        """As :func:`_gemv_sparse` with rows ``k`` and values ``x[x_off + k]``."""
+        for k in range(k0, k1):
+            base = w_off + k * ld
+            a.ravel()[a_off : a_off + ld] += x.ravel()[x_off + k] * w.ravel()[base : base + ld]
+
+    def _ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off):
+        """``w[w_off + indices[k]*ld :][:ld] += (scale * data[k]) * d[d_off:d_off+ld]``."""
+        for k in range(k0, k1):
+            base = w_off + indices[k] * ld
+            w.ravel()[base : base + ld] += (scale * data[k]) * d.ravel()[d_off : d_off + ld]
+
+    def _ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off):
+        """As :func:`_ger_sparse` with rows ``k`` and values ``x[x_off + k]``."""
+        for k in range(k0, k1):
+            base = w_off + k * ld
+            w.ravel()[base : base + ld] += (scale * x.ravel()[x_off + k]) * d.ravel()[d_off : d_off + ld]
+
+    def _dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
+        """``out[out_off + i] = w[w_off + i*ld :][:ld] . d[d_off:d_off+ld]`` for ``i < n``."""
+        for i in range(n):
+            base = w_off + i * ld
+            out.ravel()[out_off + i] = w.ravel()[base : base + ld] @ d.ravel()[d_off : d_off + ld]
+
+
 @jit(inline="always")
 def _flush_denormals():
     """Set FTZ/DAZ (see ``_config.FLUSH_DENORMALS``); returns the state to restore."""
@@ -182,27 +445,19 @@ def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
     Layer by layer, each sample in turn; the inputs are the CSR rows of :func:`_csr`.
     """
     n_layers = sizes.shape[0] - 1
+    width = act.shape[1]
     for l in range(n_layers):
-        wt, b = _layer(params, sizes, offsets, l)
-        ld = wt.shape[1]
+        w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+        ld = (b_off - w_off) // sizes[l]
         o0 = aoff[l]
         for s in range(rows.shape[0]):
-            a = act[s, o0 : o0 + ld]
-            a[:] = b
+            act[s, o0 : o0 + ld] = params[b_off : b_off + ld]
             if l == 0:
                 r = rows[s]
-                for k in range(indptr[r], indptr[r + 1]):
-                    i = indices[k]
-                    xi = data[k]
-                    for j in range(ld):
-                        a[j] += xi * wt[i, j]
+                _gemv_sparse(params, w_off, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
             else:
-                prev = act[s, aoff[l - 1] : o0]
-                for i in range(wt.shape[0]):
-                    ai = prev[i]
-                    for j in range(ld):
-                        a[j] += ai * wt[i, j]
-            _sigmoid_inplace(a[: sizes[l + 1]])
+                _gemv_dense(params, w_off, ld, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
+            _sigmoid_inplace(act[s, o0 : o0 + sizes[l + 1]])
 
 
 @jit(inline="always")
@@ -214,6 +469,7 @@ def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
     """
     one = act.dtype.type(1)
     n_layers = sizes.shape[0] - 1
+    width = act.shape[1]
     o0 = aoff[n_layers - 1]
     cost = 0.0
     for s in range(rows.shape[0]):
@@ -224,17 +480,14 @@ def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
             cost += diff * diff
             delta[s, o0 + j] = diff * a * (one - a)
     for l in range(n_layers - 1, 0, -1):
-        wt, _ = _layer(params, sizes, offsets, l)
-        ld = wt.shape[1]
+        w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+        ld = (b_off - w_off) // sizes[l]
         cur = aoff[l - 1]
         for s in range(rows.shape[0]):
-            d_next = delta[s, aoff[l] : aoff[l] + ld]
-            for i in range(wt.shape[0]):
-                acc = act.dtype.type(0)
-                for j in range(ld):
-                    acc += wt[i, j] * d_next[j]
-                a = act[s, cur + i]
-                delta[s, cur + i] = acc * a * (one - a)
+            _dot_rows(params, w_off, ld, sizes[l], delta, s * width + aoff[l], delta, s * width + cur)
+            for i in range(cur, cur + sizes[l]):
+                a = act[s, i]
+                delta[s, i] = delta[s, i] * a * (one - a)
     return 0.5 * cost
 
 
@@ -247,26 +500,19 @@ def _accumulate(buf, sizes, offsets, aoff, data, indices, indptr, rows, act, del
     First-layer terms are formed for the non-zero inputs only.
     """
     n_layers = sizes.shape[0] - 1
+    width = act.shape[1]
     for l in range(n_layers):
-        wt, b = _layer(buf, sizes, offsets, l)
-        ld = wt.shape[1]
+        w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+        ld = (b_off - w_off) // sizes[l]
+        d0 = aoff[l]
         for s in range(rows.shape[0]):
-            d = delta[s, aoff[l] : aoff[l] + ld]
             if l == 0:
                 r = rows[s]
-                for k in range(indptr[r], indptr[r + 1]):
-                    i = indices[k]
-                    c = scale * data[k]
-                    for j in range(ld):
-                        wt[i, j] += c * d[j]
+                _ger_sparse(buf, w_off, ld, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
             else:
-                prev = act[s, aoff[l - 1] : aoff[l]]
-                for i in range(wt.shape[0]):
-                    c = scale * prev[i]
-                    for j in range(ld):
-                        wt[i, j] += c * d[j]
+                _ger_dense(buf, w_off, ld, act, s * width + aoff[l - 1], 0, sizes[l], scale, delta, s * width + d0)
             for j in range(ld):
-                b[j] += scale * d[j]
+                buf[b_off + j] += scale * delta[s, d0 + j]
 
 
 @jit
