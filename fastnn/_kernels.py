@@ -304,6 +304,7 @@ def _dot_rows(typingctx, w, w_off, ld, n, d, d_off, out, out_off):
     return sig, codegen
 
 
+
 if not _config.JIT_DISABLED:
     _gemv_sparse = _intrinsic_gemv(sparse=True)
     _gemv_dense = _intrinsic_gemv(sparse=False)
@@ -343,6 +344,33 @@ else:  # the same loops in Python, for NUMBA_DISABLE_JIT (an intrinsic cannot ru
             out.ravel()[out_off + i] = w.ravel()[base : base + ld] @ d.ravel()[d_off : d_off + ld]
 
 
+
+if not _config.JIT_DISABLED:
+
+    @intrinsic
+    def _prefetch(typingctx, arr, index):
+        """Hint the CPU to fetch the cache line of ``arr.ravel()[index]`` (``llvm.prefetch``)."""
+        if not (isinstance(arr, types.Array) and _integers(index)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            arrty, indexty = signature.args
+            index = context.cast(builder, args[1], indexty, types.int64)
+            ptr = builder.bitcast(_data(context, builder, arrty, args[0], index), ir.PointerType(ir.IntType(8)))
+            fnty = ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # read, keep in all cache levels, data cache
+            builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, index), codegen
+
+else:
+
+    def _prefetch(arr, index):
+        """A no-op without the JIT."""
+
+
 @jit(inline="always")
 def _flush_denormals():
     """Set FTZ/DAZ (see ``_config.FLUSH_DENORMALS``); returns the state to restore."""
@@ -351,21 +379,81 @@ def _flush_denormals():
     return old
 
 
+if not _config.JIT_DISABLED:
+
+    @intrinsic
+    def _float64_from_bits(typingctx, bits):
+        """The float64 whose IEEE 754 bit pattern is the int64 ``bits``."""
+        if bits != types.int64:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+
+        return types.float64(types.int64), codegen
+
+else:
+
+    def _float64_from_bits(bits):
+        """The float64 whose IEEE 754 bit pattern is the int64 ``bits``."""
+        return float(np.int64(bits).view(np.float64))
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits: k * _LN2_HI is exact for |k| < 2**20
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
+
+
 @jit(inline="always")
+def _exp_nonpositive(x):
+    """``exp(x)`` in float64 for ``x <= 0`` (or NaN), in straight-line arithmetic.
+
+    Cody and Waite's reduction ``x = k ln 2 + r`` with ``|r| <= ln(2)/2`` (ln 2 split in
+    two so that ``k * _LN2_HI`` is exact), then exp(r) by its Taylor series to r^13 (the
+    truncation error is below 4e-18, relative), then the scaling by ``2**k`` in two
+    exact halves so that subnormal results round once. Within 1 ulp of the correctly
+    rounded value; exp(-746) and below give 0. No calls, so loops over it run on
+    vectors. Compile callers without the ``reassoc`` flag: it would undo the reduction.
+    """
+    x = -746.0 if x < -746.0 else x  # NaN passes through
+    k = np.floor(x * _LOG2E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    ki = np.int64(k) if k == k else np.int64(0)
+    half = ki >> 1
+    return p * _float64_from_bits((half + 1023) << 52) * _float64_from_bits((ki - half + 1023) << 52)
+
+
+@jit(fastmath=False, error_model="numpy")
 def _sigmoid_inplace(z):
     """Overwrite ``z`` with sigmoid(z) (Eq. 3), exact and overflow-free for any float.
 
-    ``exp`` is only ever taken of a non-positive number, so it cannot overflow:
-    z = 1000 gives exactly 1 and z = -1000 exactly 0; NaN stays NaN.
+    With ``e = exp(-|z|)``, sigmoid(z) is ``1 / (1 + e)`` for z >= 0 and ``e / (1 + e)``
+    below: ``exp`` is only ever taken of a non-positive number, so it cannot overflow;
+    z = 1000 gives exactly 1 and z = -1000 exactly 0; NaN stays NaN. ``e`` comes from
+    :func:`_exp_nonpositive` in float64 (rounded to float32 for float32 ``z``), so the
+    loop runs on vectors; a call to libm's ``exp`` per element was a fifth of an epoch.
+    (NumPy's error model: Python's check for division by zero, never true for
+    ``1 + e``, would keep the loop scalar.)
     """
     one = z.dtype.type(1)
     for j in range(z.shape[0]):
         v = z[j]
-        if v >= 0:
-            z[j] = one / (one + np.exp(-v))
-        else:
-            e = np.exp(v)
-            z[j] = e / (one + e)
+        e = z.dtype.type(_exp_nonpositive(-np.abs(np.float64(v))))
+        z[j] = (one if v >= 0 else e) / (one + e)
 
 
 @jit
@@ -457,7 +545,7 @@ def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
                 _gemv_sparse(params, w_off, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
             else:
                 _gemv_dense(params, w_off, ld, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
-            _sigmoid_inplace(act[s, o0 : o0 + sizes[l + 1]])
+            _sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
 
 @jit(inline="always")
@@ -537,7 +625,7 @@ def _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws):
 def _workspace(sizes, offsets, m, dtype_like):
     """Scratch for batches of up to ``m`` samples: ``(aoff, act, delta)``; delta's padding stays 0."""
     aoff = _activation_offsets(sizes, offsets)
-    act = np.empty((m, aoff[-1]), dtype_like.dtype)
+    act = np.zeros((m, aoff[-1]), dtype_like.dtype)
     delta = np.zeros((m, aoff[-1]), dtype_like.dtype)
     return aoff, act, delta
 
@@ -550,6 +638,24 @@ def _update_mini_batch(params, sizes, offsets, data, indices, indptr, Y, rows, e
     cost = _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws)
     _set_mxcsr(mxcsr)
     return cost
+
+
+@jit(inline="always")
+def _prefetch_inputs(data, indices, indptr, Y, rows):
+    """Prefetch the CSR inputs and targets of the samples ``rows``.
+
+    An epoch visits the samples in a random order, so each one's inputs start with a
+    cache miss to memory; fetched one mini-batch ahead, they wait in cache instead.
+    """
+    step = 64 // data.itemsize
+    for s in range(rows.shape[0]):
+        r = rows[s]
+        k0, k1 = indptr[r], indptr[r + 1]
+        for k in range(k0, k1, step):
+            _prefetch(data, k)
+        for k in range(k0, k1, 16):
+            _prefetch(indices, k)
+        _prefetch(Y, r * Y.shape[1])
 
 
 @jit
@@ -569,6 +675,9 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
+        for s in range(min(stop + m, n), min(stop + 2 * m, n)):
+            _prefetch(indptr, perm[s])
+        _prefetch_inputs(data, indices, indptr, Y, perm[stop : min(stop + m, n)])
         cost += _step(params, sizes, offsets, data, indices, indptr, Y, perm[start:stop], eta, ws)
     _set_mxcsr(mxcsr)
     return cost

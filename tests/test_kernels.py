@@ -1,5 +1,6 @@
 """The kernels against hand-worked values, finite differences and the NumPy reference."""
 
+import numba
 import numpy as np
 import pytest
 from conftest import one_hot
@@ -249,3 +250,133 @@ def test_denormal_flushing_is_scoped_to_the_kernel():
     net.SGD((X, Y), 1, 1, 3.0, verbose=False)
     assert probe() == before
     assert np.float32(1e-30) * np.float32(1e-10) > 0  # gradual underflow still on out here
+
+
+class TestExp:
+    """The vectorisable exp of the sigmoid against libm's (through NumPy) and IEEE edge cases."""
+
+    @staticmethod
+    def exp(x):
+        return _exp_loop(x)
+
+    def test_within_one_ulp_of_numpy_over_the_range(self):
+        rng = np.random.default_rng(0)
+        x = -np.concatenate([rng.uniform(0, 746, 200_000), rng.uniform(0, 1, 100_000), 10.0 ** rng.uniform(-300, 0, 1000)])
+        got, want = self.exp(x), np.exp(x)
+        ulps = np.abs(got - want) / np.spacing(np.maximum(want, 5e-324))
+        assert ulps.max() <= 1.0
+
+    def test_edges(self):
+        x = np.array([0.0, -0.0, -1e-300, -708.0, -745.0, -745.2, -746.0, -1000.0, -np.inf, np.nan])
+        got = self.exp(x)
+        assert got[0] == got[1] == got[2] == 1.0
+        assert abs(got[3] - np.exp(-708.0)) <= np.spacing(np.exp(-708.0))  # near the smallest normal
+        assert got[4] == np.exp(-745.0) == 5e-324  # the smallest subnormal
+        assert got[5] == np.exp(-745.2) and np.all(got[6:9] == 0.0)
+        assert np.isnan(got[9])
+
+
+def _exp_loop(x):
+    @numba.njit
+    def run(x, out):
+        for i in range(x.shape[0]):
+            out[i] = _kernels._exp_nonpositive(x[i])
+
+    out = np.empty_like(x)
+    run(x, out)
+    return out
+
+
+@numba.njit
+def _gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off):  # intrinsics run only when compiled
+    _kernels._gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off)
+
+
+@numba.njit
+def _gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off):
+    _kernels._gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off)
+
+
+@numba.njit
+def _ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off):
+    _kernels._ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off)
+
+
+@numba.njit
+def _ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off):
+    _kernels._ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off)
+
+
+@numba.njit
+def _dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
+    _kernels._dot_rows(w, w_off, ld, n, d, d_off, out, out_off)
+
+
+class TestRowKernels:
+    """The vector row kernels against NumPy, on row lengths that use every column block.
+
+    Each call works at offsets inside larger buffers, as the training kernels do, and
+    must leave everything outside its target untouched.
+    """
+
+    LDS = [1, 7, 8, 13, 16, 32, 40, 104]
+
+    def setup(self, dtype, ld, n_in=20, seed=0):
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal(5 + n_in * ld).astype(dtype)  # w.T starts at offset 5
+        x = rng.standard_normal((n_in, 3)).astype(dtype)
+        x[rng.random(x.shape) < 0.5] = 0
+        data, indices, indptr = _kernels._csr(np.ascontiguousarray(x.T))
+        return rng, w, x, (data, indices, indptr)
+
+    @staticmethod
+    def tol(dtype):
+        return {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {"rtol": 2e-5, "atol": 2e-5}
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    @pytest.mark.parametrize("ld", LDS)
+    def test_gemv(self, dtype, ld):
+        rng, w, x, (data, indices, indptr) = self.setup(dtype, ld)
+        wt = w[5:].reshape(-1, ld)
+        a = rng.standard_normal((2, 3 + ld + 4)).astype(dtype)  # target: a[1, 3:3+ld]
+        for sample in range(3):
+            want = a.copy()
+            want[1, 3 : 3 + ld] += x[:, sample] @ wt
+            got = a.copy()
+            _gemv_sparse(w, 5, ld, data, indices, indptr[sample], indptr[sample + 1], got, got.shape[1] + 3)
+            np.testing.assert_allclose(got, want, **self.tol(dtype))
+            np.testing.assert_array_equal(np.delete(got.ravel(), np.arange(3, 3 + ld) + got.shape[1]), np.delete(a.ravel(), np.arange(3, 3 + ld) + a.shape[1]))
+            got = a.copy()
+            xs = np.concatenate([[9.0], x[:, sample]]).astype(dtype)  # x starts at offset 1
+            _gemv_dense(w, 5, ld, xs, 1, 0, x.shape[0], got, got.shape[1] + 3)
+            np.testing.assert_allclose(got, want, **self.tol(dtype))
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    @pytest.mark.parametrize("ld", LDS)
+    def test_ger(self, dtype, ld):
+        rng, w, x, (data, indices, indptr) = self.setup(dtype, ld)
+        d = rng.standard_normal(2 + ld).astype(dtype)  # delta at offset 2
+        scale = np.dtype(dtype).type(-0.375)
+        for sample in range(3):
+            want = w.copy()
+            want[5:].reshape(-1, ld)[...] += scale * np.outer(x[:, sample], d[2:])
+            got = w.copy()
+            _ger_sparse(got, 5, ld, data, indices, indptr[sample], indptr[sample + 1], scale, d, 2)
+            np.testing.assert_allclose(got, want, **self.tol(dtype))
+            assert np.array_equal(got[:5], w[:5])
+            untouched = x[:, sample] == 0  # zero inputs skip their rows: bit for bit unchanged
+            assert np.array_equal(got[5:].reshape(-1, ld)[untouched], w[5:].reshape(-1, ld)[untouched])
+            got = w.copy()
+            _ger_dense(got, 5, ld, np.ascontiguousarray(x[:, sample]), 0, 0, x.shape[0], scale, d, 2)
+            np.testing.assert_allclose(got, want, **self.tol(dtype))
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    @pytest.mark.parametrize("ld", LDS)
+    def test_dot_rows(self, dtype, ld):
+        rng, w, _, _ = self.setup(dtype, ld)
+        d = rng.standard_normal(ld + 1).astype(dtype)  # delta at offset 1
+        out = np.full(30, 7.0, dtype)
+        _dot_rows(w, 5, ld, 20, d, 1, out, 4)
+        want = out.copy()
+        want[4:24] = w[5:].reshape(-1, ld) @ d[1:]
+        np.testing.assert_allclose(out, want, **self.tol(dtype))
