@@ -613,11 +613,10 @@ def _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws):
     batch.
     """
     aoff, act, delta = ws
-    scale = np.empty(1, params.dtype)
-    scale[0] = -eta / rows.shape[0]
+    scale = params.dtype.type(-eta / rows.shape[0])
     _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act)
     cost = _backward(params, sizes, offsets, aoff, Y, rows, act, delta)
-    _accumulate(params, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, scale[0])
+    _accumulate(params, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, scale)
     return cost
 
 
