@@ -153,6 +153,11 @@ def _each_block(builder, dtype, ld, body):
         start = builder.add(start, builder.mul(n_blocks, width))
 
 
+def _widened(context, builder, signature, args):
+    """An intrinsic's arguments, every integer cast to int64 (offsets and lengths)."""
+    return [context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, signature.args)]
+
+
 def _contiguous(*arrays):
     return all(isinstance(a, types.Array) and a.layout == "C" for a in arrays)
 
@@ -179,17 +184,24 @@ def _rows(context, builder, sparse, tys, args):
     return row
 
 
+def _row_operands(sparse, w, p, q, v, *integers):
+    """Whether a row kernel accepts these types: C-contiguous arrays of one float dtype
+    (weights ``w``, inputs ``p``, the vector ``v``), integer offsets, and for CSR inputs
+    ``q`` the int32 column indices, else ``q`` an integer offset into ``p``."""
+    if not (_contiguous(w, p, v) and _integers(*integers) and p.dtype == w.dtype == v.dtype):
+        return False
+    return _contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)
+
+
 def _intrinsic_gemv(sparse):
     def gemv(typingctx, w, w_off, ld, p, q, k0, k1, a, a_off):
-        if not (_contiguous(w, p, a) and _integers(w_off, ld, k0, k1, a_off) and p.dtype == w.dtype == a.dtype):
-            return None
-        if not (_contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)):
+        if not _row_operands(sparse, w, p, q, a, w_off, ld, k0, k1, a_off):
             return None
         sig = types.void(w, w_off, ld, p, q, k0, k1, a, a_off)
 
         def codegen(context, builder, signature, args):
             tys = signature.args
-            w, w_off, ld, p, q, k0, k1, a, a_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+            w, w_off, ld, p, q, k0, k1, a, a_off = _widened(context, builder, signature, args)
             scalar = context.get_value_type(tys[0].dtype)
             align = tys[0].dtype.bitwidth // 8
             wp = _data(context, builder, tys[0], w, w_off)
@@ -221,15 +233,13 @@ def _intrinsic_gemv(sparse):
 
 def _intrinsic_ger(sparse):
     def ger(typingctx, w, w_off, ld, p, q, k0, k1, scale, d, d_off):
-        if not (_contiguous(w, p, d) and _integers(w_off, ld, k0, k1, d_off) and p.dtype == w.dtype == d.dtype == scale):
-            return None
-        if not (_contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)):
+        if not (_row_operands(sparse, w, p, q, d, w_off, ld, k0, k1, d_off) and scale == w.dtype):
             return None
         sig = types.void(w, w_off, ld, p, q, k0, k1, scale, d, d_off)
 
         def codegen(context, builder, signature, args):
             tys = signature.args
-            w, w_off, ld, p, q, k0, k1, scale, d, d_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+            w, w_off, ld, p, q, k0, k1, scale, d, d_off = _widened(context, builder, signature, args)
             scalar = context.get_value_type(tys[0].dtype)
             align = tys[0].dtype.bitwidth // 8
             wp = _data(context, builder, tys[0], w, w_off)
@@ -266,8 +276,7 @@ def _reduce_add(builder, v):
     return builder.extract_element(v, ir.Constant(_I32, 0))
 
 
-@intrinsic
-def _dot_rows(typingctx, w, w_off, ld, n, d, d_off, out, out_off):
+def _dot_rows_intrinsic(typingctx, w, w_off, ld, n, d, d_off, out, out_off):
     """``out[out_off + i] = w[w_off + i*ld : ... + ld] . d[d_off : d_off + ld]`` for ``i < n``."""
     if not (_contiguous(w, d, out) and _integers(w_off, ld, n, d_off, out_off) and w.dtype == d.dtype == out.dtype):
         return None
@@ -275,7 +284,7 @@ def _dot_rows(typingctx, w, w_off, ld, n, d, d_off, out, out_off):
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        w, w_off, ld, n, d, d_off, out, out_off = (context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, tys))
+        w, w_off, ld, n, d, d_off, out, out_off = _widened(context, builder, signature, args)
         scalar = context.get_value_type(tys[0].dtype)
         align = tys[0].dtype.bitwidth // 8
         wp = _data(context, builder, tys[0], w, w_off)
@@ -310,6 +319,7 @@ if not _config.JIT_DISABLED:
     _gemv_dense = _intrinsic_gemv(sparse=False)
     _ger_sparse = _intrinsic_ger(sparse=True)
     _ger_dense = _intrinsic_ger(sparse=False)
+    _dot_rows = intrinsic(_dot_rows_intrinsic)
 
 else:  # the same loops in Python, for NUMBA_DISABLE_JIT (an intrinsic cannot run uncompiled)
 
@@ -354,8 +364,8 @@ if not _config.JIT_DISABLED:
             return None
 
         def codegen(context, builder, signature, args):
-            arrty, indexty = signature.args
-            index = context.cast(builder, args[1], indexty, types.int64)
+            arrty = signature.args[0]
+            index = _widened(context, builder, signature, args)[1]
             ptr = builder.bitcast(_data(context, builder, arrty, args[0], index), ir.PointerType(ir.IntType(8)))
             fnty = ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32])
             fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
@@ -432,7 +442,7 @@ def _exp_nonpositive(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    ki = np.int64(k) if k == k else np.int64(0)
+    ki = np.int64(0) if np.isnan(k) else np.int64(k)  # int(NaN) is undefined
     half = ki >> 1
     return p * _float64_from_bits((half + 1023) << 52) * _float64_from_bits((ki - half + 1023) << 52)
 
