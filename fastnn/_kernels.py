@@ -142,12 +142,12 @@ def _data(context, builder, arrty, arr, offset=None):
     return ptr if offset is None else builder.gep(ptr, [offset])
 
 
-def _each_block(builder, dtype, ld, body):
-    """``body(c, n_vectors, lanes)`` for every column block of a row of length ``ld``."""
+def _each_block(builder, dtype, n, body):
+    """``body(c, n_vectors, lanes)`` for every column block of the first ``n`` columns of a row."""
     start = ir.Constant(_I64, 0)
     for n_vectors, lanes in _column_stages(dtype):
         width = ir.Constant(_I64, n_vectors * lanes)
-        n_blocks = builder.udiv(builder.sub(ld, start), width)
+        n_blocks = builder.udiv(builder.sub(n, start), width)
         with cgutils.for_range(builder, n_blocks) as loop:
             body(builder.add(start, builder.mul(loop.index, width)), n_vectors, lanes)
         start = builder.add(start, builder.mul(n_blocks, width))
@@ -194,19 +194,19 @@ def _row_operands(sparse, w, p, q, v, *integers):
 
 
 def _intrinsic_gemv(sparse):
-    def gemv(typingctx, w, w_off, ld, p, q, k0, k1, a, a_off):
-        if not _row_operands(sparse, w, p, q, a, w_off, ld, k0, k1, a_off):
+    def gemv(typingctx, w, w_off, ld, n, p, q, k0, k1, a, a_off):
+        if not _row_operands(sparse, w, p, q, a, w_off, ld, n, k0, k1, a_off):
             return None
-        sig = types.void(w, w_off, ld, p, q, k0, k1, a, a_off)
+        sig = types.void(w, w_off, ld, n, p, q, k0, k1, a, a_off)
 
         def codegen(context, builder, signature, args):
             tys = signature.args
-            w, w_off, ld, p, q, k0, k1, a, a_off = _widened(context, builder, signature, args)
+            w, w_off, ld, n, p, q, k0, k1, a, a_off = _widened(context, builder, signature, args)
             scalar = context.get_value_type(tys[0].dtype)
             align = tys[0].dtype.bitwidth // 8
             wp = _data(context, builder, tys[0], w, w_off)
-            ap = _data(context, builder, tys[7], a, a_off)
-            row = _rows(context, builder, sparse, (tys[3], tys[4]), (p, q))
+            ap = _data(context, builder, tys[8], a, a_off)
+            row = _rows(context, builder, sparse, (tys[4], tys[5]), (p, q))
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
@@ -223,7 +223,7 @@ def _intrinsic_gemv(sparse):
                 for u in range(n_vectors):
                     _store(builder, builder.load(acc[u]), ap, builder.add(c, ir.Constant(_I64, u * lanes)), align)
 
-            _each_block(builder, tys[0].dtype, ld, block)
+            _each_block(builder, tys[0].dtype, n, block)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -232,19 +232,19 @@ def _intrinsic_gemv(sparse):
 
 
 def _intrinsic_ger(sparse):
-    def ger(typingctx, w, w_off, ld, p, q, k0, k1, scale, d, d_off):
-        if not (_row_operands(sparse, w, p, q, d, w_off, ld, k0, k1, d_off) and scale == w.dtype):
+    def ger(typingctx, w, w_off, ld, n, p, q, k0, k1, scale, d, d_off):
+        if not (_row_operands(sparse, w, p, q, d, w_off, ld, n, k0, k1, d_off) and scale == w.dtype):
             return None
-        sig = types.void(w, w_off, ld, p, q, k0, k1, scale, d, d_off)
+        sig = types.void(w, w_off, ld, n, p, q, k0, k1, scale, d, d_off)
 
         def codegen(context, builder, signature, args):
             tys = signature.args
-            w, w_off, ld, p, q, k0, k1, scale, d, d_off = _widened(context, builder, signature, args)
+            w, w_off, ld, n, p, q, k0, k1, scale, d, d_off = _widened(context, builder, signature, args)
             scalar = context.get_value_type(tys[0].dtype)
             align = tys[0].dtype.bitwidth // 8
             wp = _data(context, builder, tys[0], w, w_off)
-            dp = _data(context, builder, tys[8], d, d_off)
-            row = _rows(context, builder, sparse, (tys[3], tys[4]), (p, q))
+            dp = _data(context, builder, tys[9], d, d_off)
+            row = _rows(context, builder, sparse, (tys[4], tys[5]), (p, q))
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
@@ -257,7 +257,7 @@ def _intrinsic_ger(sparse):
                         offset = builder.add(base, ir.Constant(_I64, u * lanes))
                         _store(builder, _fmuladd(builder, x, dv[u], _load(builder, wp, offset, vt, align)), wp, offset, align)
 
-            _each_block(builder, tys[0].dtype, ld, block)
+            _each_block(builder, tys[0].dtype, n, block)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -323,29 +323,32 @@ if not _config.JIT_DISABLED:
 
 else:  # the same loops in Python, for NUMBA_DISABLE_JIT (an intrinsic cannot run uncompiled)
 
-    def _gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off):
-        """``a[a_off:a_off+ld] += sum_k data[k] * w[w_off + indices[k]*ld :][:ld]`` for ``k0 <= k < k1``."""
+    def _gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off):
+        """``a[a_off:a_off+n] += sum_k data[k] * w[w_off + indices[k]*ld :][:n]`` for ``k0 <= k < k1``.
+
+        ``ld`` is the row stride of ``w``; ``n <= ld`` columns are computed.
+        """
         for k in range(k0, k1):
             base = w_off + indices[k] * ld
-            a.ravel()[a_off : a_off + ld] += data[k] * w.ravel()[base : base + ld]
+            a.ravel()[a_off : a_off + n] += data[k] * w.ravel()[base : base + n]
 
-    def _gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off):
+    def _gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off):
         """As :func:`_gemv_sparse` with rows ``k`` and values ``x[x_off + k]``."""
         for k in range(k0, k1):
             base = w_off + k * ld
-            a.ravel()[a_off : a_off + ld] += x.ravel()[x_off + k] * w.ravel()[base : base + ld]
+            a.ravel()[a_off : a_off + n] += x.ravel()[x_off + k] * w.ravel()[base : base + n]
 
-    def _ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off):
-        """``w[w_off + indices[k]*ld :][:ld] += (scale * data[k]) * d[d_off:d_off+ld]``."""
+    def _ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off):
+        """``w[w_off + indices[k]*ld :][:n] += (scale * data[k]) * d[d_off:d_off+n]``."""
         for k in range(k0, k1):
             base = w_off + indices[k] * ld
-            w.ravel()[base : base + ld] += (scale * data[k]) * d.ravel()[d_off : d_off + ld]
+            w.ravel()[base : base + n] += (scale * data[k]) * d.ravel()[d_off : d_off + n]
 
-    def _ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off):
+    def _ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off):
         """As :func:`_ger_sparse` with rows ``k`` and values ``x[x_off + k]``."""
         for k in range(k0, k1):
             base = w_off + k * ld
-            w.ravel()[base : base + ld] += (scale * x.ravel()[x_off + k]) * d.ravel()[d_off : d_off + ld]
+            w.ravel()[base : base + n] += (scale * x.ravel()[x_off + k]) * d.ravel()[d_off : d_off + n]
 
     def _dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
         """``out[out_off + i] = w[w_off + i*ld :][:ld] . d[d_off:d_off+ld]`` for ``i < n``."""
@@ -552,9 +555,9 @@ def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
             act[s, o0 : o0 + ld] = params[b_off : b_off + ld]
             if l == 0:
                 r = rows[s]
-                _gemv_sparse(params, w_off, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
+                _gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
             else:
-                _gemv_dense(params, w_off, ld, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
+                _gemv_dense(params, w_off, ld, ld, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
             _sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
 
@@ -606,9 +609,9 @@ def _accumulate(buf, sizes, offsets, aoff, data, indices, indptr, rows, act, del
         for s in range(rows.shape[0]):
             if l == 0:
                 r = rows[s]
-                _ger_sparse(buf, w_off, ld, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+                _ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
             else:
-                _ger_dense(buf, w_off, ld, act, s * width + aoff[l - 1], 0, sizes[l], scale, delta, s * width + d0)
+                _ger_dense(buf, w_off, ld, ld, act, s * width + aoff[l - 1], 0, sizes[l], scale, delta, s * width + d0)
             for j in range(ld):
                 buf[b_off + j] += scale * delta[s, d0 + j]
 
@@ -630,12 +633,28 @@ def _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws):
     return cost
 
 
+_ALIGN = 64  # bytes: one cache line, one 512-bit vector
+
+
+@jit
+def _zeros_aligned(rows, cols, dtype_like):
+    """Zeros of shape ``(rows, cols)`` whose first element starts a cache line.
+
+    Numba aligns arrays to 32 bytes; a 64-byte vector load from a 32-byte boundary
+    touches two cache lines.
+    """
+    pad = _ALIGN // dtype_like.itemsize
+    buf = np.zeros(rows * cols + pad, dtype_like.dtype)
+    start = (-buf.ctypes.data) % _ALIGN // dtype_like.itemsize
+    return buf[start : start + rows * cols].reshape((rows, cols))
+
+
 @jit
 def _workspace(sizes, offsets, m, dtype_like):
     """Scratch for batches of up to ``m`` samples: ``(aoff, act, delta)``; delta's padding stays 0."""
     aoff = _activation_offsets(sizes, offsets)
-    act = np.zeros((m, aoff[-1]), dtype_like.dtype)
-    delta = np.zeros((m, aoff[-1]), dtype_like.dtype)
+    act = _zeros_aligned(m, aoff[-1], dtype_like)
+    delta = _zeros_aligned(m, aoff[-1], dtype_like)
     return aoff, act, delta
 
 

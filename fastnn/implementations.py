@@ -9,6 +9,7 @@ its own state in its natural layout, and runs one epoch over a given permutation
 import numpy as np
 
 from fastnn import _kernels, reference
+from fastnn.network import aligned_copy
 
 __all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
 
@@ -20,7 +21,7 @@ class NumbaEpoch:
 
     def __init__(self, net):
         self.net = net
-        self.params = net.params.copy()
+        self.params = aligned_copy(net.params)  # a copy, on a cache line as the network's
         self._indexed = (None, None)
 
     def epoch(self, X, Y, perm, mini_batch_size, eta):

@@ -230,6 +230,16 @@ def test_feedforward_parallel_matches_serial(mnist):
         np.testing.assert_array_equal(parallel, serial)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_workspace_rows_start_on_cache_lines(dtype):
+    net = fastnn.Network([784, 30, 10], dtype=dtype)
+    for m in (1, 3, 10):
+        aoff, act, delta = _kernels._workspace(net._sizes, net._offsets, m, net.params)
+        for a in (act, delta):
+            assert a.shape == (m, aoff[-1]) and a.flags.c_contiguous and not a.any()
+            assert a.ctypes.data % 64 == 0 and a.strides[0] % 64 == 0
+
+
 def test_csr():
     X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -0.0]])
     data, indices, indptr = _kernels._csr(X)
@@ -288,23 +298,23 @@ def _exp_loop(x):
 
 
 @numba.njit
-def _gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off):  # intrinsics run only when compiled
-    _kernels._gemv_sparse(w, w_off, ld, data, indices, k0, k1, a, a_off)
+def _gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off):  # intrinsics run only when compiled
+    _kernels._gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off)
 
 
 @numba.njit
-def _gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off):
-    _kernels._gemv_dense(w, w_off, ld, x, x_off, k0, k1, a, a_off)
+def _gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off):
+    _kernels._gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off)
 
 
 @numba.njit
-def _ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off):
-    _kernels._ger_sparse(w, w_off, ld, data, indices, k0, k1, scale, d, d_off)
+def _ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off):
+    _kernels._ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off)
 
 
 @numba.njit
-def _ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off):
-    _kernels._ger_dense(w, w_off, ld, x, x_off, k0, k1, scale, d, d_off)
+def _ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off):
+    _kernels._ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off)
 
 
 @numba.njit
@@ -343,12 +353,12 @@ class TestRowKernels:
             want = a.copy()
             want[1, 3 : 3 + ld] += x[:, sample] @ wt
             got = a.copy()
-            _gemv_sparse(w, 5, ld, data, indices, indptr[sample], indptr[sample + 1], got, got.shape[1] + 3)
+            _gemv_sparse(w, 5, ld, ld, data, indices, indptr[sample], indptr[sample + 1], got, got.shape[1] + 3)
             np.testing.assert_allclose(got, want, **self.tol(dtype))
             np.testing.assert_array_equal(np.delete(got.ravel(), np.arange(3, 3 + ld) + got.shape[1]), np.delete(a.ravel(), np.arange(3, 3 + ld) + a.shape[1]))
             got = a.copy()
             xs = np.concatenate([[9.0], x[:, sample]]).astype(dtype)  # x starts at offset 1
-            _gemv_dense(w, 5, ld, xs, 1, 0, x.shape[0], got, got.shape[1] + 3)
+            _gemv_dense(w, 5, ld, ld, xs, 1, 0, x.shape[0], got, got.shape[1] + 3)
             np.testing.assert_allclose(got, want, **self.tol(dtype))
 
     @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -361,13 +371,13 @@ class TestRowKernels:
             want = w.copy()
             want[5:].reshape(-1, ld)[...] += scale * np.outer(x[:, sample], d[2:])
             got = w.copy()
-            _ger_sparse(got, 5, ld, data, indices, indptr[sample], indptr[sample + 1], scale, d, 2)
+            _ger_sparse(got, 5, ld, ld, data, indices, indptr[sample], indptr[sample + 1], scale, d, 2)
             np.testing.assert_allclose(got, want, **self.tol(dtype))
             assert np.array_equal(got[:5], w[:5])
             untouched = x[:, sample] == 0  # zero inputs skip their rows: bit for bit unchanged
             assert np.array_equal(got[5:].reshape(-1, ld)[untouched], w[5:].reshape(-1, ld)[untouched])
             got = w.copy()
-            _ger_dense(got, 5, ld, np.ascontiguousarray(x[:, sample]), 0, 0, x.shape[0], scale, d, 2)
+            _ger_dense(got, 5, ld, ld, np.ascontiguousarray(x[:, sample]), 0, 0, x.shape[0], scale, d, 2)
             np.testing.assert_allclose(got, want, **self.tol(dtype))
 
     @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -9,6 +9,7 @@ from conftest import one_hot
 
 import fastnn
 from fastnn import _kernels, reference
+from fastnn.network import aligned_copy
 
 
 @pytest.fixture
@@ -37,6 +38,17 @@ def test_layout_views_and_book_initialisation():
     # Padding (rows of 30 stored as 32) holds zeros only.
     n_real = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
     assert np.count_nonzero(net.params) == n_real
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes", [[784, 30, 10], [784, 100, 10], [3, 1]])
+def test_params_start_on_a_cache_line(sizes, dtype):
+    net = fastnn.Network(sizes, dtype=dtype)
+    assert net.params.ctypes.data % 64 == 0
+    copy = aligned_copy(net.params[1:])  # an unaligned source
+    assert copy.ctypes.data % 64 == 0 and copy.dtype == net.params.dtype
+    np.testing.assert_array_equal(copy, net.params[1:])
+    assert not np.shares_memory(copy, net.params)
 
 
 def test_float32_network_rounds_the_float64_draw():
