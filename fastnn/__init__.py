@@ -23,6 +23,7 @@ from fastnn.network import (
     Network,
     compile_kernels,
     load,
+    train_many,
 )
 from fastnn.reproduce import Chapter1Results, reproduce_chapter1
 
@@ -30,6 +31,7 @@ __all__ = [
     "Network",
     "EpochResult",
     "load",
+    "train_many",
     "compile_kernels",
     "DataRangeWarning",
     "ModelFileError",

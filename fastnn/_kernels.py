@@ -95,14 +95,28 @@ else:
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
 
 
-def _column_stages(dtype):
-    """Column blocks, widest first, as ``(vectors per block, lanes per vector)``.
+def _host_has_avx512():
+    try:
+        from llvmlite import binding
 
-    32 columns (4 x 8 doubles or 2 x 16 floats: 512-bit vectors, split in two by LLVM
-    where the CPU has no AVX-512), then single vectors, then scalars for what a row
-    length not divisible by 8 leaves over (``FASTNN_ROW_ALIGN``).
+        return "+avx512f" in binding.get_host_cpu_features().flatten().split(",")
+    except Exception:  # noqa: BLE001 - any failure: assume the smaller register file
+        return False
+
+
+#: Most vectors a row kernel keeps in registers in one pass over the rows: 8 of AVX-512's
+#: 32 registers, 4 of AVX2's 16 (LLVM splits each 512-bit vector in two there).
+_MAX_VECTORS = 8 if _host_has_avx512() else 4
+
+
+def _column_stages(dtype):
+    """``(lanes per vector, sub-vector lanes)`` of a row kernel for ``dtype``.
+
+    A 512-bit vector holds 8 doubles or 16 floats. Columns go in passes of up to
+    :data:`_MAX_VECTORS` vectors; what is left goes in one more pass with exactly as many
+    vectors as it fills, then (float32) one 8-lane vector, then scalars.
     """
-    return ((4, 8), (1, 8), (1, 1)) if dtype == types.float64 else ((2, 16), (1, 16), (1, 8), (1, 1))
+    return (8, ()) if dtype == types.float64 else (16, (8,))
 
 
 def _vector_type(scalar, lanes):
@@ -143,14 +157,30 @@ def _data(context, builder, arrty, arr, offset=None):
 
 
 def _each_block(builder, dtype, n, body):
-    """``body(c, n_vectors, lanes)`` for every column block of the first ``n`` columns of a row."""
-    start = ir.Constant(_I64, 0)
-    for n_vectors, lanes in _column_stages(dtype):
-        width = ir.Constant(_I64, n_vectors * lanes)
-        n_blocks = builder.udiv(builder.sub(n, start), width)
-        with cgutils.for_range(builder, n_blocks) as loop:
-            body(builder.add(start, builder.mul(loop.index, width)), n_vectors, lanes)
-        start = builder.add(start, builder.mul(n_blocks, width))
+    """``body(c, n_vectors, lanes)`` for column blocks covering the first ``n`` columns of a row.
+
+    Each call is one pass over the rows, so ``n`` columns cost as few passes as the
+    registers allow: a pass's cost is mostly the latency of its chain of fused
+    multiply-adds per row, nearly the same for 1 vector as for 8.
+    """
+    lanes, narrow = _column_stages(dtype)
+    full = ir.Constant(_I64, _MAX_VECTORS * lanes)
+    n_full = builder.udiv(n, full)
+    with cgutils.for_range(builder, n_full) as loop:
+        body(builder.mul(loop.index, full), _MAX_VECTORS, lanes)
+    start = builder.mul(n_full, full)
+    rest = builder.udiv(builder.sub(n, start), ir.Constant(_I64, lanes))  # < _MAX_VECTORS
+    for k in range(1, _MAX_VECTORS):
+        with builder.if_then(builder.icmp_unsigned("==", rest, ir.Constant(_I64, k))):
+            body(start, k, lanes)
+    start = builder.add(start, builder.mul(rest, ir.Constant(_I64, lanes)))
+    for width in narrow:
+        with builder.if_then(builder.icmp_unsigned(">=", builder.sub(n, start), ir.Constant(_I64, width))):
+            body(start, 1, width)
+        taken = builder.icmp_unsigned(">=", builder.sub(n, start), ir.Constant(_I64, width))
+        start = builder.select(taken, builder.add(start, ir.Constant(_I64, width)), start)
+    with cgutils.for_range_slice(builder, start, n, ir.Constant(_I64, 1)) as (c, _):
+        body(c, 1, 1)
 
 
 def _widened(context, builder, signature, args):
@@ -707,6 +737,164 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
             _prefetch(indptr, perm[s])
         _prefetch_inputs(data, indices, indptr, Y, perm[stop : min(stop + m, n)])
         cost += _step(params, sizes, offsets, data, indices, indptr, Y, perm[start:stop], eta, ws)
+    _set_mxcsr(mxcsr)
+    return cost
+
+
+# Parallel training. Each layer's units are split into column blocks, one per thread; a
+# thread computes its units' activations for every sample of the batch, then their
+# errors, and updates the weights and biases that belong to them: the columns of the
+# first layer's w.T, the rows of the next layer's w.T (the weights leaving its units)
+# and their biases. No thread ever adds into another's numbers, so nothing is reduced
+# across threads: every parameter receives the same operations in the same order as in
+# :func:`_sgd_epoch`, and the results equal the serial kernel's bit for bit, whatever the
+# number of threads. The price is one fork-join per hidden layer and direction per
+# mini-batch (about 2.5 us each with two OpenMP threads here), and the output layer,
+# which reads every hidden unit, runs on one thread.
+
+#: Fewest columns a thread gets: narrower layers run on one thread. On this project's
+#: machine splitting layers of 100-400 units made epochs slower (docs/performance.md).
+_MIN_BLOCK = 64
+
+
+@jit(inline="always")
+def _block(ld, n_blocks, b):
+    """Columns ``[c0, c1)`` of block ``b`` of ``n_blocks`` over ``ld``, cut at multiples of 16.
+
+    16 columns are whole 512-bit vectors in either dtype and two 64-byte cache lines
+    in float64, so no two threads write into one line of an aligned row.
+    """
+    c0 = ld * b // n_blocks // 16 * 16
+    c1 = ld if b == n_blocks - 1 else ld * (b + 1) // n_blocks // 16 * 16
+    return c0, c1
+
+
+@jit(inline="always")
+def _n_blocks(ld, n_threads):
+    return max(1, min(n_threads, ld // _MIN_BLOCK))
+
+
+@jit
+def _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act):
+    """Layer ``l + 1``'s units ``[c0, c1)`` of :func:`_forward`, for every sample ``rows``."""
+    mxcsr = _flush_denormals()  # MXCSR is per thread
+    w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+    ld = (b_off - w_off) // sizes[l]
+    width = act.shape[1]
+    o0 = aoff[l] + c0
+    n = c1 - c0
+    for s in range(rows.shape[0]):
+        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c1]
+        if l == 0:
+            r = rows[s]
+            _gemv_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
+        else:
+            _gemv_dense(params, w_off + c0, ld, n, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
+        _sigmoid_inplace(act[s, o0 : o0 + n])
+    _set_mxcsr(mxcsr)
+
+
+@jit
+def _output_error(sizes, aoff, Y, rows, act, delta):
+    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x."""
+    one = act.dtype.type(1)
+    n_layers = sizes.shape[0] - 1
+    o0 = aoff[n_layers - 1]
+    cost = 0.0
+    for s in range(rows.shape[0]):
+        y = Y[rows[s]]
+        for j in range(sizes[n_layers]):
+            a = act[s, o0 + j]
+            diff = a - y[j]
+            cost += diff * diff
+            delta[s, o0 + j] = diff * a * (one - a)
+    return 0.5 * cost
+
+
+@jit(inline="always")
+def _update_columns(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale):
+    """BP3 for the biases ``[c0, c1)`` of weight layer ``l``; for ``l = 0``, BP4 for those columns of ``w.T``."""
+    width = act.shape[1]
+    w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+    ld = (b_off - w_off) // sizes[l]
+    d0 = aoff[l] + c0
+    n = c1 - c0
+    for s in range(rows.shape[0]):
+        if l == 0:
+            r = rows[s]
+            _ger_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+        for j in range(n):
+            params[b_off + c0 + j] += scale * delta[s, d0 + j]
+
+
+@jit
+def _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale):
+    """Units ``[c0, c1)`` of hidden layer ``l`` (BP2), and the updates that belong to them.
+
+    These are the units' biases, the rows of ``w.T`` of weight layer ``l`` that leave them
+    (BP4, with the errors of layer ``l + 1``), and for ``l = 1`` the columns of the first
+    layer's ``w.T`` that enter them.
+    """
+    mxcsr = _flush_denormals()
+    one = act.dtype.type(1)
+    width = act.shape[1]
+    w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+    ld = (b_off - w_off) // sizes[l]
+    r0, r1 = min(c0, sizes[l]), min(c1, sizes[l])
+    cur = aoff[l - 1]
+    for s in range(rows.shape[0]):
+        _dot_rows(params, w_off + r0 * ld, ld, r1 - r0, delta, s * width + aoff[l], delta, s * width + cur + r0)
+        for i in range(cur + r0, cur + r1):
+            a = act[s, i]
+            delta[s, i] = delta[s, i] * a * (one - a)
+    for s in range(rows.shape[0]):
+        _ger_dense(params, w_off, ld, ld, act, s * width + cur, r0, r1, scale, delta, s * width + aoff[l])
+    _update_columns(params, sizes, offsets, aoff, l - 1, c0, c1, data, indices, indptr, rows, act, delta, scale)
+    _set_mxcsr(mxcsr)
+
+
+@jit(parallel=True)
+def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, n_threads):
+    """:func:`_sgd_epoch` with each layer's units split over ``n_threads`` threads.
+
+    Returns the same parameters and cost as the serial kernel, bit for bit: see the note
+    above :func:`_block`. A layer narrower than ``2 * _MIN_BLOCK`` columns runs on one
+    thread.
+    """
+    n = perm.shape[0]
+    m = min(mini_batch_size, n)
+    aoff, act, delta = _workspace(sizes, offsets, m, params)
+    n_layers = sizes.shape[0] - 1
+    out_ld = (offsets[2 * n_layers - 1] - offsets[2 * n_layers - 2]) // sizes[n_layers - 1]
+    mxcsr = _flush_denormals()
+    cost = 0.0
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        rows = perm[start:stop]
+        for s in range(min(stop + m, n), min(stop + 2 * m, n)):
+            _prefetch(indptr, perm[s])
+        _prefetch_inputs(data, indices, indptr, Y, perm[stop : min(stop + m, n)])
+        scale = params.dtype.type(-eta / rows.shape[0])
+        for l in range(n_layers):
+            ld = (offsets[2 * l + 1] - offsets[2 * l]) // sizes[l]
+            nb = _n_blocks(ld, n_threads)
+            if nb == 1:
+                _forward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act)
+            else:
+                for b in prange(nb):
+                    c0, c1 = _block(ld, nb, b)
+                    _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act)
+        cost += _output_error(sizes, aoff, Y, rows, act, delta)
+        _update_columns(params, sizes, offsets, aoff, n_layers - 1, 0, out_ld, data, indices, indptr, rows, act, delta, scale)
+        for l in range(n_layers - 1, 0, -1):
+            ld = (offsets[2 * l - 1] - offsets[2 * l - 2]) // sizes[l - 1]  # layer l's units, padded
+            nb = _n_blocks(ld, n_threads)
+            if nb == 1:
+                _backward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act, delta, scale)
+            else:
+                for b in prange(nb):
+                    c0, c1 = _block(ld, nb, b)
+                    _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale)
     _set_mxcsr(mxcsr)
     return cost
 

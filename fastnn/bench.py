@@ -253,7 +253,7 @@ class _TableRunner:
         from fastnn import Network, reference
 
         weights, biases = self.impl.weights_biases()
-        if self.name == "numba":
+        if self.name.startswith("numba"):
             net = Network(self.net.sizes, dtype=self.net.dtype)
             for target, value in zip(net.weights + net.biases, weights + biases):
                 target[...] = value

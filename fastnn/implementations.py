@@ -6,12 +6,13 @@ measured. Each implementation starts from a :class:`fastnn.Network`'s parameters
 its own state in its natural layout, and runs one epoch over a given permutation.
 """
 
+import numba
 import numpy as np
 
 from fastnn import _kernels, reference
 from fastnn.network import aligned_copy
 
-__all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
+__all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumbaParallelEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
 
 
 class NumbaEpoch:
@@ -44,6 +45,26 @@ class NumbaEpoch:
         return [w.copy() for w in weights], [b.copy() for b in biases]
 
 
+class NumbaParallelEpoch(NumbaEpoch):
+    """:func:`fastnn._kernels._sgd_epoch_parallel` on Numba's current thread count.
+
+    ``Network.SGD(..., n_jobs=numba.get_num_threads())``: wide layers are split over the
+    threads, with the serial kernel's results bit for bit.
+    """
+
+    name = "numba-parallel"
+
+    def epoch(self, X, Y, perm, mini_batch_size, eta):
+        """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads."""
+        net = self.net
+        if self._indexed[0] is not X:
+            self._indexed = (X, _kernels._csr(X))
+        return _kernels._sgd_epoch_parallel(
+            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta,
+            numba.get_num_threads(),
+        )
+
+
 class NumpyMatrixEpoch:
     """:func:`fastnn.reference.sgd_epoch` with whole mini-batches as matrices."""
 
@@ -71,4 +92,4 @@ class NumpyPerSampleEpoch(NumpyMatrixEpoch):
 
 
 #: name -> class; each class is built from a Network and has ``epoch`` and ``weights_biases``.
-IMPLEMENTATIONS = {cls.name: cls for cls in (NumbaEpoch, NumpyMatrixEpoch, NumpyPerSampleEpoch)}
+IMPLEMENTATIONS = {cls.name: cls for cls in (NumbaEpoch, NumbaParallelEpoch, NumpyMatrixEpoch, NumpyPerSampleEpoch)}

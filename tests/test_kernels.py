@@ -230,6 +230,52 @@ def test_feedforward_parallel_matches_serial(mnist):
         np.testing.assert_array_equal(parallel, serial)
 
 
+def _wide_problem(sizes, dtype, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, sizes[0])).astype(dtype)
+    X[X < 0.6] = 0  # sparse, like MNIST
+    Y = one_hot(rng.integers(0, sizes[-1], n), sizes[-1], dtype)
+    return X, Y, rng.permutation(n)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "sizes",
+    [[30, 200, 10], [20, 300, 150, 10], [40, 130], [784, 30, 10]],
+    ids=["one-wide-hidden", "two-wide-hidden", "no-hidden", "too-narrow-to-split"],
+)
+@pytest.mark.parametrize("m", [1, 7])
+def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
+    """Threads own whole units, so 1, 2 or 3 blocks give the serial kernel's numbers exactly.
+
+    Two blocks on Numba's threads run at the same time where the machine has two cores;
+    three blocks on two threads give one thread two blocks.
+    """
+    X, Y, perm = _wide_problem(sizes, dtype)
+    net = fastnn.Network(sizes, seed=1, dtype=dtype)
+    csr = _kernels._csr(X)
+    want = net.params.copy()
+    want_cost = _kernels._sgd_epoch(want, net._sizes, net._offsets, *csr, Y, perm, m, 3.0)
+    assert not np.array_equal(want, net.params)
+    for n_threads in (1, 2, 3):
+        got = net.params.copy()
+        cost = _kernels._sgd_epoch_parallel(got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, n_threads)
+        np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
+        assert cost == want_cost
+
+
+def test_parallel_blocks_partition_each_layer():
+    """Blocks tile [0, ld) in order, cut at multiples of 16, and narrow layers stay whole."""
+    for ld in (8, 32, 104, 128, 200, 1000, 1008):
+        for n_threads in (1, 2, 3, 4, 16):
+            nb = _kernels._n_blocks(ld, n_threads)
+            assert 1 <= nb <= n_threads and (nb == 1 or ld // nb >= _kernels._MIN_BLOCK)
+            cuts = [_kernels._block(ld, nb, b) for b in range(nb)]
+            assert cuts[0][0] == 0 and cuts[-1][1] == ld
+            assert all(c1 == next_c0 for (_, c1), (next_c0, _) in zip(cuts, cuts[1:]))
+            assert all(c0 % 16 == 0 and c1 > c0 for c0, c1 in cuts)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_workspace_rows_start_on_cache_lines(dtype):
     net = fastnn.Network([784, 30, 10], dtype=dtype)
@@ -329,7 +375,7 @@ class TestRowKernels:
     must leave everything outside its target untouched.
     """
 
-    LDS = [1, 7, 8, 13, 16, 32, 40, 104]
+    LDS = [1, 7, 8, 13, 16, 32, 40, 56, 64, 72, 104, 136, 184, 250]  # every remainder pass
 
     def setup(self, dtype, ld, n_in=20, seed=0):
         rng = np.random.default_rng(seed)
@@ -379,6 +425,34 @@ class TestRowKernels:
             got = w.copy()
             _ger_dense(got, 5, ld, ld, np.ascontiguousarray(x[:, sample]), 0, 0, x.shape[0], scale, d, 2)
             np.testing.assert_allclose(got, want, **self.tol(dtype))
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    @pytest.mark.parametrize("ld", [40, 104, 200, 264])
+    def test_column_blocks_equal_the_whole_row_bit_for_bit(self, dtype, ld):
+        """Columns [0, c) and [c, ld) computed apart equal the whole row computed at once:
+        each column's arithmetic is its own, as the parallel epoch relies on."""
+        rng, w, x, (data, indices, indptr) = self.setup(dtype, ld)
+        d = rng.standard_normal(ld).astype(dtype)
+        scale = np.dtype(dtype).type(-0.375)
+        k0, k1 = indptr[1], indptr[2]
+        for c in (16, ld // 2 // 8 * 8, ld - 8):
+            whole = np.zeros((1, ld), dtype)
+            _gemv_sparse(w, 5, ld, ld, data, indices, k0, k1, whole, 0)
+            parts = np.zeros((1, ld), dtype)
+            _gemv_sparse(w, 5, ld, c, data, indices, k0, k1, parts, 0)
+            _gemv_sparse(w, 5 + c, ld, ld - c, data, indices, k0, k1, parts, c)
+            np.testing.assert_array_equal(parts, whole)
+            whole, parts = w.copy(), w.copy()
+            _ger_sparse(whole, 5, ld, ld, data, indices, k0, k1, scale, d, 0)
+            _ger_sparse(parts, 5, ld, c, data, indices, k0, k1, scale, d, 0)
+            _ger_sparse(parts, 5 + c, ld, ld - c, data, indices, k0, k1, scale, d, c)
+            np.testing.assert_array_equal(parts, whole)
+            xs = np.ascontiguousarray(x[:, 1])
+            whole, parts = w.copy(), w.copy()
+            _ger_dense(whole, 5, ld, ld, xs, 0, 3, 11, scale, d, 0)
+            _ger_dense(parts, 5, ld, c, xs, 0, 3, 11, scale, d, 0)
+            _ger_dense(parts, 5 + c, ld, ld - c, xs, 0, 3, 11, scale, d, c)
+            np.testing.assert_array_equal(parts, whole)
 
     @pytest.mark.parametrize("dtype", ["float64", "float32"])
     @pytest.mark.parametrize("ld", LDS)

@@ -633,3 +633,124 @@ def test_load_rejects_npy_and_explains_pickles(tmp_path):
     (tmp_path / "o.npz").write_bytes((tmp_path / "o.npy").read_bytes())
     with pytest.raises(fastnn.ModelFileError, match="never loads|single .npy"):
         fastnn.load(tmp_path / "o.npz")
+
+
+# -- threads ---------------------------------------------------------------------------------
+@pytest.fixture
+def wide():
+    """Data for a network with a hidden layer wide enough to be split over threads."""
+    rng = np.random.default_rng(1)
+    X = rng.random((120, 40))
+    X[X < 0.5] = 0
+    return X, (X[:, :4].argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sgd_n_jobs_gives_the_serial_numbers_bit_for_bit(wide, dtype):
+    import numba
+
+    X, y = wide
+    runs = {}
+    for n_jobs in sorted({None, 1, 2, numba.config.NUMBA_NUM_THREADS, -1}, key=str):
+        net = fastnn.Network([40, 200, 4], seed=3, dtype=dtype)
+        history = net.SGD((X, y), 2, 7, 3.0, test_data=(X, y), verbose=False, n_jobs=n_jobs)
+        runs[n_jobs] = net.params, [(r.train_cost, r.test_correct) for r in history]
+    params, history = runs[None]
+    assert not np.array_equal(params, fastnn.Network([40, 200, 4], seed=3, dtype=dtype).params)  # trained
+    for n_jobs, (got, got_history) in runs.items():
+        np.testing.assert_array_equal(got, params, err_msg=f"n_jobs={n_jobs}")
+        assert got_history == history
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored
+
+
+@pytest.mark.parametrize(
+    "n_jobs, error, fragment",
+    [(0, ValueError, "n_jobs must be -1 or between 1 and"), (-2, ValueError, "got -2"),
+     (10**6, ValueError, "NUMBA_NUM_THREADS"), (1.5, TypeError, "n_jobs must be None or an integer"),
+     (True, TypeError, "n_jobs")],
+)
+def test_sgd_rejects_bad_n_jobs(small, n_jobs, error, fragment):
+    net = fastnn.Network([6, 3], seed=0)
+    before = net.params.copy()
+    with pytest.raises(error, match=fragment):
+        net.SGD(small, 1, 10, 1.0, verbose=False, n_jobs=n_jobs)
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1])
+def test_train_many_equals_training_each_alone(wide, n_jobs):
+    X, y = wide
+    specs = [([40, 30, 4], 0), ([40, 30, 4], 1), ([40, 200, 4], 2), ([40, 4], 3)]
+    nets = [fastnn.Network(sizes, seed=seed) for sizes, seed in specs]
+    histories = fastnn.train_many(nets, (X, y), 3, 10, 3.0, test_data=(X, y), n_jobs=n_jobs)
+    assert len(histories) == len(nets)
+    for (sizes, seed), net, history in zip(specs, nets, histories):
+        alone = fastnn.Network(sizes, seed=seed)
+        want = alone.SGD((X, y), 3, 10, 3.0, test_data=(X, y), verbose=False)
+        np.testing.assert_array_equal(net.params, alone.params)
+        assert [(r.train_cost, r.test_correct) for r in history] == [(r.train_cost, r.test_correct) for r in want]
+
+
+def test_train_many_converts_one_shot_data_once(wide, capsys):
+    X, y = wide
+    nets = [fastnn.Network([40, 8, 4], seed=s) for s in range(2)]
+    histories = fastnn.train_many(nets, zip(list(X), list(y)), 1, 10, 3.0, test_data=zip(list(X), list(y)),
+                                  verbose=True)
+    assert [h[0].n_test for h in histories] == [120, 120]
+    out = capsys.readouterr().out
+    assert "[network 0] Epoch 0: " in out and "[network 1] Epoch 0: " in out
+
+
+@pytest.mark.parametrize(
+    "networks, kwargs, error, fragment",
+    [
+        ("empty", {}, ValueError, "at least one Network"),
+        ("not-a-network", {}, TypeError, r"networks\[1\] must be a fastnn.Network, got str"),
+        ("twice", {}, ValueError, "one Network twice"),
+        ("mixed-dtype", {}, ValueError, r"networks\[1\] has dtype float32"),
+        ("mixed-outputs", {}, ValueError, r"output size \(4\)"),
+        ("ok", {"n_jobs": 0}, ValueError, "n_jobs must be -1 or between 1 and"),
+        ("ok", {"n_jobs": 10**6}, ValueError, "cores this process may use"),
+        ("ok", {"eta": -1.0}, ValueError, "eta must be a finite number > 0"),
+        ("ok", {"epochs": 1.5}, TypeError, "epochs must be an integer"),
+    ],
+)
+def test_train_many_rejects_bad_input_before_training(wide, networks, kwargs, error, fragment):
+    X, y = wide
+    net = fastnn.Network([40, 8, 4], seed=0)
+    before = net.params.copy()
+    networks = {
+        "twice": [net, net],
+        "mixed-dtype": [net, fastnn.Network([40, 8, 4], dtype="float32")],
+        "mixed-outputs": [net, fastnn.Network([40, 8, 3])],
+        "ok": [net],
+        "empty": [],
+        "not-a-network": [net, "net"],
+    }[networks]
+    args = {"epochs": 1, "eta": 3.0, **kwargs}
+    with pytest.raises(error, match=fragment):
+        fastnn.train_many(networks, (X, y), args["epochs"], 10, args["eta"], **{k: v for k, v in kwargs.items() if k == "n_jobs"})
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_train_many_reports_the_diverging_network_and_finishes_the_others(wide, monkeypatch):
+    X, y = wide
+    nets = [fastnn.Network([40, 8, 4], seed=s) for s in range(3)]
+    real = _kernels._sgd_epoch
+    poisoned = nets[1].params
+
+    def poison(params, *args):
+        out = real(params, *args)
+        if params is poisoned:
+            params[0] = np.inf
+        return out
+
+    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
+    start = nets[1].params.copy()
+    with pytest.raises(FloatingPointError, match=r"\[network 1\] training diverged in epoch 0"):
+        fastnn.train_many(nets, (X, y), 2, 10, 3.0, n_jobs=2)
+    np.testing.assert_array_equal(nets[1].params, start)  # restored
+    for s in (0, 2):
+        alone = fastnn.Network([40, 8, 4], seed=s)
+        alone.SGD((X, y), 2, 10, 3.0, verbose=False)
+        np.testing.assert_array_equal(nets[s].params, alone.params)  # trained in full
