@@ -15,6 +15,9 @@ implementation's index of non-zero pixels, happens there); the rounds are the fo
 epochs of that one training run.
 ``test_compile_time`` times import + compilation in a fresh interpreter, with a cold
 Numba cache (a new empty ``NUMBA_CACHE_DIR``) and a warm one.
+``test_sgd_epoch_threads`` times one network on one thread against two
+(``Network.SGD(n_jobs=2)``), and ``test_train_many_two_networks`` two networks one after
+the other against at once (``fastnn.train_many``); both need two Numba threads.
 
 Run: ``python -m pytest benchmarks/ --benchmark-only`` (minutes; one thread is set for
 BLAS and Numba through threadpoolctl). In the normal test run (``--benchmark-disable``)
@@ -117,6 +120,58 @@ def test_sgd_epoch(benchmark, mnist_by_dtype, impl, m, dtype, hidden):
             epoch_s_scaled=median * scale,
             gflops=flops_per_epoch(sizes, n, m) / median / 1e9,
         )
+
+
+needs_two_threads = pytest.mark.skipif(
+    __import__("numba").config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2"
+)
+
+
+@needs_two_threads
+@pytest.mark.parametrize("hidden", [100, 1000])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sgd_epoch_threads(benchmark, mnist_by_dtype, threads, hidden):
+    """One network on one thread (``n_jobs=1``) against two (``n_jobs=2``), float64, m = 10.
+
+    784-1000-10's hidden layer is split over the two threads; 784-100-10's is too narrow
+    (under 512 units), so there both rows run the serial kernel.
+    """
+    sizes, m, dtype = [784, hidden, 10], 10, "float64"
+    X, Y, _X_test, _y_test = mnist_by_dtype(dtype)
+    n = SMOKE_N if benchmark.disabled else N_TRAIN
+    X, Y = X[:n], Y[:n]
+    benchmark.group = f"sgd_epoch_threads|{'-'.join(map(str, sizes))}|m={m}|{dtype}"
+    fastnn.compile_kernels(dtype)
+    runner = IMPLEMENTATIONS["numba-parallel"](fastnn.Network(sizes, seed=0, dtype=dtype))
+    rng = np.random.default_rng(0)
+
+    def setup():
+        return (X, Y, rng.permutation(n), m, ETA), {}
+
+    with limit_threads(threads):
+        runner.epoch(X, Y, np.arange(min(n, WARMUP_N)), m, ETA)  # compiles the parallel kernel
+        benchmark.pedantic(runner.epoch, setup=setup, rounds=SLOW_ROUNDS if hidden >= 1000 else ROUNDS)
+    benchmark.extra_info.update(impl="numba-parallel", threads=threads, sizes=sizes, m=m, dtype=dtype, n_timed=n)
+
+
+@needs_two_threads
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_train_many_two_networks(benchmark, mnist_by_dtype, n_jobs):
+    """Two 784-30-10 networks, one epoch each, by ``fastnn.train_many``: one after the
+    other (``n_jobs=1``) against at once (``n_jobs=2``); data converted once either way."""
+    sizes, m, dtype = [784, 30, 10], 10, "float64"
+    X, Y, _X_test, _y_test = mnist_by_dtype(dtype)
+    n = SMOKE_N if benchmark.disabled else N_TRAIN
+    data = (X[:n], Y[:n])
+    benchmark.group = f"train_many|2x{'-'.join(map(str, sizes))}|m={m}|{dtype}"
+    fastnn.compile_kernels(dtype)
+
+    def setup():  # untimed: fresh networks for every round
+        return ([fastnn.Network(sizes, seed=s, dtype=dtype) for s in range(2)], data, 1, m, ETA), {"n_jobs": n_jobs}
+
+    with limit_threads(2):
+        benchmark.pedantic(fastnn.train_many, setup=setup, rounds=ROUNDS, warmup_rounds=1)
+    benchmark.extra_info.update(networks=2, n_jobs=n_jobs, sizes=sizes, m=m, dtype=dtype, n_timed=n)
 
 
 _COMPILE_SCRIPT = """

@@ -592,15 +592,10 @@ def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
 
 
 @jit(inline="always")
-def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
-    """Errors of the quadratic cost (BP1, BP2) for the samples ``rows``; returns sum of C_x.
-
-    ``delta[s]`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a); its
-    padding entries are never written (they stay 0).
-    """
+def _output_error(sizes, aoff, Y, rows, act, delta):
+    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x."""
     one = act.dtype.type(1)
     n_layers = sizes.shape[0] - 1
-    width = act.shape[1]
     o0 = aoff[n_layers - 1]
     cost = 0.0
     for s in range(rows.shape[0]):
@@ -610,16 +605,39 @@ def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
             diff = a - y[j]
             cost += diff * diff
             delta[s, o0 + j] = diff * a * (one - a)
-    for l in range(n_layers - 1, 0, -1):
-        w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
-        ld = (b_off - w_off) // sizes[l]
-        cur = aoff[l - 1]
-        for s in range(rows.shape[0]):
-            _dot_rows(params, w_off, ld, sizes[l], delta, s * width + aoff[l], delta, s * width + cur)
-            for i in range(cur, cur + sizes[l]):
-                a = act[s, i]
-                delta[s, i] = delta[s, i] * a * (one - a)
     return 0.5 * cost
+
+
+@jit(inline="always")
+def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
+    """Errors of the quadratic cost (BP1, BP2) for the samples ``rows``; returns sum of C_x.
+
+    ``delta[s]`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a); its
+    padding entries are never written (they stay 0).
+    """
+    cost = _output_error(sizes, aoff, Y, rows, act, delta)
+    for l in range(sizes.shape[0] - 2, 0, -1):
+        _hidden_error(params, sizes, offsets, aoff, l, 0, sizes[l], rows, act, delta)
+    return cost
+
+
+@jit(inline="always")
+def _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta):
+    """BP2 for the units ``[r0, r1)`` of hidden layer ``l``: ``(w.T delta') * a (1 - a)``.
+
+    ``w.T`` is weight layer ``l``'s, whose rows ``[r0, r1)`` leave those units, and
+    ``delta'`` the errors of layer ``l + 1``.
+    """
+    one = act.dtype.type(1)
+    width = act.shape[1]
+    w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
+    ld = (b_off - w_off) // sizes[l]
+    cur = aoff[l - 1]
+    for s in range(rows.shape[0]):
+        _dot_rows(params, w_off + r0 * ld, ld, r1 - r0, delta, s * width + aoff[l], delta, s * width + cur + r0)
+        for i in range(cur + r0, cur + r1):
+            a = act[s, i]
+            delta[s, i] = delta[s, i] * a * (one - a)
 
 
 @jit(inline="always")
@@ -752,9 +770,10 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
 # mini-batch (about 2.5 us each with two OpenMP threads here), and the output layer,
 # which reads every hidden unit, runs on one thread.
 
-#: Fewest columns a thread gets: narrower layers run on one thread. On this project's
-#: machine splitting layers of 100-400 units made epochs slower (docs/performance.md).
-_MIN_BLOCK = 64
+#: Fewest columns a thread gets by default, so layers under 512 units run on one thread:
+#: on this project's machine splitting 784-400-10 made an epoch slower (0.30 s against
+#: 0.25 s), 784-600-10 faster (0.35 s against 0.39 s; docs/performance.md).
+_MIN_BLOCK = 256
 
 
 @jit(inline="always")
@@ -770,8 +789,9 @@ def _block(ld, n_blocks, b):
 
 
 @jit(inline="always")
-def _n_blocks(ld, n_threads):
-    return max(1, min(n_threads, ld // _MIN_BLOCK))
+def _n_blocks(ld, n_threads, min_block):
+    """Blocks for a layer of ``ld`` columns: one per thread, each at least ``min_block`` wide."""
+    return max(1, min(n_threads, ld // min_block))
 
 
 @jit
@@ -792,23 +812,6 @@ def _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indpt
             _gemv_dense(params, w_off + c0, ld, n, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
         _sigmoid_inplace(act[s, o0 : o0 + n])
     _set_mxcsr(mxcsr)
-
-
-@jit
-def _output_error(sizes, aoff, Y, rows, act, delta):
-    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x."""
-    one = act.dtype.type(1)
-    n_layers = sizes.shape[0] - 1
-    o0 = aoff[n_layers - 1]
-    cost = 0.0
-    for s in range(rows.shape[0]):
-        y = Y[rows[s]]
-        for j in range(sizes[n_layers]):
-            a = act[s, o0 + j]
-            diff = a - y[j]
-            cost += diff * diff
-            delta[s, o0 + j] = diff * a * (one - a)
-    return 0.5 * cost
 
 
 @jit(inline="always")
@@ -836,35 +839,37 @@ def _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indp
     layer's ``w.T`` that enter them.
     """
     mxcsr = _flush_denormals()
-    one = act.dtype.type(1)
     width = act.shape[1]
     w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
     ld = (b_off - w_off) // sizes[l]
     r0, r1 = min(c0, sizes[l]), min(c1, sizes[l])
-    cur = aoff[l - 1]
+    _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta)
     for s in range(rows.shape[0]):
-        _dot_rows(params, w_off + r0 * ld, ld, r1 - r0, delta, s * width + aoff[l], delta, s * width + cur + r0)
-        for i in range(cur + r0, cur + r1):
-            a = act[s, i]
-            delta[s, i] = delta[s, i] * a * (one - a)
-    for s in range(rows.shape[0]):
-        _ger_dense(params, w_off, ld, ld, act, s * width + cur, r0, r1, scale, delta, s * width + aoff[l])
+        _ger_dense(params, w_off, ld, ld, act, s * width + aoff[l - 1], r0, r1, scale, delta, s * width + aoff[l])
     _update_columns(params, sizes, offsets, aoff, l - 1, c0, c1, data, indices, indptr, rows, act, delta, scale)
     _set_mxcsr(mxcsr)
 
 
 @jit(parallel=True)
-def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, n_threads):
+def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, n_threads, min_block):
     """:func:`_sgd_epoch` with each layer's units split over ``n_threads`` threads.
 
     Returns the same parameters and cost as the serial kernel, bit for bit: see the note
-    above :func:`_block`. A layer narrower than ``2 * _MIN_BLOCK`` columns runs on one
-    thread.
+    above :func:`_block`. A layer narrower than ``2 * min_block`` columns (padded) runs on
+    one thread (:data:`_MIN_BLOCK` is the default); with no layer to split, and for online
+    learning (``mini_batch_size == 1``), this is :func:`_sgd_epoch`. Per sample, the
+    fork-joins cost what the second core saved here: 784-1000-10 at m = 1 took 3.98 s on
+    two threads against 4.01 s on one, 784-600-10 2.78 s against 2.13 s.
     """
+    n_layers = sizes.shape[0] - 1
+    split = False
+    for l in range(n_layers):
+        split |= _n_blocks((offsets[2 * l + 1] - offsets[2 * l]) // sizes[l], n_threads, min_block) > 1
+    if not split or mini_batch_size == 1:  # every layer on one thread: the serial kernel
+        return _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta)
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     aoff, act, delta = _workspace(sizes, offsets, m, params)
-    n_layers = sizes.shape[0] - 1
     out_ld = (offsets[2 * n_layers - 1] - offsets[2 * n_layers - 2]) // sizes[n_layers - 1]
     mxcsr = _flush_denormals()
     cost = 0.0
@@ -877,7 +882,7 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
         scale = params.dtype.type(-eta / rows.shape[0])
         for l in range(n_layers):
             ld = (offsets[2 * l + 1] - offsets[2 * l]) // sizes[l]
-            nb = _n_blocks(ld, n_threads)
+            nb = _n_blocks(ld, n_threads, min_block)
             if nb == 1:
                 _forward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act)
             else:
@@ -888,7 +893,7 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
         _update_columns(params, sizes, offsets, aoff, n_layers - 1, 0, out_ld, data, indices, indptr, rows, act, delta, scale)
         for l in range(n_layers - 1, 0, -1):
             ld = (offsets[2 * l - 1] - offsets[2 * l - 2]) // sizes[l - 1]  # layer l's units, padded
-            nb = _n_blocks(ld, n_threads)
+            nb = _n_blocks(ld, n_threads, min_block)
             if nb == 1:
                 _backward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act, delta, scale)
             else:

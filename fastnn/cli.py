@@ -60,7 +60,9 @@ def _check_output(path, flag):
 
 
 def _cmd_train(args):
-    from fastnn.network import _check_eta, _check_int
+    import numba
+
+    from fastnn.network import _check_eta, _check_int, _check_n_jobs
 
     # Everything that can be checked is checked before the data are read or kernels compiled.
     if args.seed is None:
@@ -68,6 +70,7 @@ def _cmd_train(args):
     _check_eta(args.eta)
     _check_int(args.epochs, "--epochs", 0)
     _check_int(args.mini_batch_size, "--mini-batch-size", 1)
+    _check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
     _check_output(args.save, "--save")
@@ -89,7 +92,7 @@ def _cmd_train(args):
     print(f"Compiling kernels ({args.dtype}; cached on disk after the first run): {time.perf_counter() - t0:.2f} s")
     t0 = time.perf_counter()
     try:
-        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test)
+        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test, n_jobs=args.n_jobs)
     except FloatingPointError as exc:
         print(f"fastnn train: error: {exc}", file=sys.stderr)
         if args.save:
@@ -165,6 +168,9 @@ def build_parser():
     p.add_argument("--eta", type=float, default=3.0, help="learning rate (default: 3.0)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and printed)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
+    p.add_argument("--n-jobs", type=int, default=1,
+                   help="threads per epoch: layers of 512+ units are split over them, with the same "
+                        "results; -1 for all of Numba's threads (default: 1)")
     _add_data_args(p)
     p.add_argument("--save", metavar="PATH", default=None, help="write the trained network to PATH (.npz)")
     p.add_argument("--json", metavar="PATH", default=None, help="write the per-epoch history to PATH")

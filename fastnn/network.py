@@ -111,16 +111,16 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-def _check_n_jobs(n_jobs, limit, what):
+def _check_n_jobs(n_jobs, limit, what, name="n_jobs"):
     """``n_jobs`` as a thread count in ``1..limit``: None is 1, -1 is ``limit``."""
     if n_jobs is None:
         return 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"n_jobs must be None or an integer, got {n_jobs!r} of type {type(n_jobs).__name__}")
+        raise TypeError(f"{name} must be None or an integer, got {n_jobs!r} of type {type(n_jobs).__name__}")
     if n_jobs == -1:
         return limit
     if not 1 <= n_jobs <= limit:
-        raise ValueError(f"n_jobs must be -1 or between 1 and {limit} ({what}), got {n_jobs}")
+        raise ValueError(f"{name} must be -1 or between 1 and {limit} ({what}), got {n_jobs}")
     return int(n_jobs)
 
 
@@ -564,13 +564,15 @@ class Network:
             its seconds and samples per second.
         n_jobs : int, optional
             Threads for each epoch: None or 1 (default) runs the serial kernel; ``n``
-            splits every hidden layer of at least ``2 * 64`` units over ``n`` of
-            Numba's threads, -1 over all of them (``numba.config.NUMBA_NUM_THREADS``).
-            The parameters and costs are those of ``n_jobs=1`` bit for bit: each thread
-            owns whole units, so no sum is split between threads. Pays off only for
-            wide layers (on this project's two-core machine: 1.6x at 784-1000-10,
-            slower below a few hundred units; see docs/performance.md). To use the
-            cores on small networks, train several at once with :func:`train_many`.
+            splits every layer of at least 512 units over ``n`` of Numba's threads, -1
+            over all of them (``numba.config.NUMBA_NUM_THREADS``); narrower layers, and
+            online learning (``mini_batch_size=1``), run on one thread. The parameters and costs are those of ``n_jobs=1`` bit for
+            bit: each thread owns whole units, so no sum is split between threads.
+            Pays off only for wide layers (on this project's two-core machine an epoch of
+            784-1000-10 at m = 10 ran 1.8x faster, 784-600-10 1.3x, and splitting layers
+            of 400 units or fewer made epochs slower; see docs/performance.md). To use the cores on small networks, train
+            several at once with :func:`train_many`. The first call with ``n > 1``
+            compiles the parallel kernel (seconds; cached on disk).
 
         Returns
         -------
@@ -608,7 +610,8 @@ class Network:
         numba.set_num_threads(n_jobs)
         try:
             return _kernels._sgd_epoch_parallel(
-                self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs
+                self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
+                _kernels._MIN_BLOCK,
             )
         finally:
             numba.set_num_threads(previous)
@@ -815,8 +818,9 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     so the results do not depend on ``n_jobs`` or on which thread ran which network
     (nothing is shared between them but the read-only data). The kernels release the
     GIL; the data are converted once for all. Use it for seeds, learning rates or layer
-    sizes side by side: on this project's two-core machine two 784-30-10 networks
-    trained in 0.52x the time of one after the other (docs/performance.md).
+    sizes side by side: on this project's two-core machine two 784-100-10 networks
+    trained 1.7x faster at once than one after the other, two 784-30-10 networks 1.4x
+    (docs/performance.md).
 
     Parameters
     ----------

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnn.datasets import load_mnist
-from fastnn.network import Network, compile_kernels
+from fastnn.network import Network, compile_kernels, train_many
 
 __all__ = [
     "BOOK",
@@ -95,7 +95,8 @@ class ResultRow:
     note : str
         Anything needed to read the row (settings that differ from the book's, skips).
     seconds : float
-        Wall time of the experiment behind this row (shared by rows of one experiment).
+        Wall time of the experiment behind this row (shared by rows of one experiment;
+        its seeds train at once, see `n_jobs`).
     history : list of list of int
         Per seed, test images correct after each epoch (network experiments only).
     """
@@ -318,30 +319,25 @@ def _sklearn_version():
 # --- the experiments -------------------------------------------------------------------------
 
 
-def _train(sizes, eta, seed, epochs, training_data, test_data, dtype, log):
-    net = Network(sizes, seed=seed, dtype=dtype)
-    t0 = time.perf_counter()
-    records = net.SGD(training_data, epochs, MINI_BATCH_SIZE, eta, test_data=test_data,
-                      verbose=False)
-    seconds = time.perf_counter() - t0
-    correct = [int(r.test_correct) for r in records]
-    name = "-".join(map(str, sizes))
-    log(f"  {name} eta={eta:g} seed={seed}: " + " ".join(map(str, correct))
-        + f" / {records[-1].n_test}  ({seconds:.1f} s)")
-    return correct, records[-1].n_test, seconds
-
-
 def _network_rows(sizes, eta, measures, settings, data, dtype, log):
-    """Train `sizes` for every seed; one row per (measure key, label, function of history)."""
+    """Train `sizes` for every seed; one row per (measure key, label, function of history).
+
+    The seeds' networks train at once, ``settings["n_jobs"]`` at a time
+    (:func:`fastnn.train_many`); each is trained exactly as alone.
+    """
     training_data, test_data = data
-    histories, seconds = [], 0.0
-    n_test = 0
-    for seed in settings["seeds"]:
-        correct, n_test, s = _train(sizes, eta, seed, settings["epochs"], training_data,
-                                    test_data, dtype, log)
-        histories.append(correct)
-        seconds += s
+    nets = [Network(sizes, seed=seed, dtype=dtype) for seed in settings["seeds"]]
+    t0 = time.perf_counter()
+    records = train_many(nets, training_data, settings["epochs"], MINI_BATCH_SIZE, eta,
+                         test_data=test_data, n_jobs=settings["n_jobs"])
+    seconds = time.perf_counter() - t0
+    histories = [[int(r.test_correct) for r in history] for history in records]
+    n_test = records[0][-1].n_test
     name = "-".join(map(str, sizes))
+    for seed, history, correct in zip(settings["seeds"], records, histories):
+        took = sum(r.seconds + r.eval_seconds for r in history)
+        log(f"  {name} eta={eta:g} seed={seed}: " + " ".join(map(str, correct))
+            + f" / {n_test}  ({took:.1f} s)")
     rows = []
     for row_key, measure, pick in measures:
         book, source = BOOK[row_key]
@@ -360,7 +356,7 @@ def _epoch_note(settings):
 
 
 def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data=None,
-                       dtype="float64", verbose=True, command=None):
+                       dtype="float64", verbose=True, command=None, n_jobs=-1):
     """Run Chapter 1's experiments on real MNIST and compare with the book's numbers.
 
     Parameters
@@ -388,6 +384,9 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         Print progress to stderr.
     command : str, optional
         Recorded in the results; default: the Python call.
+    n_jobs : int, default -1
+        The seeds of one experiment train at once on this many threads
+        (:func:`fastnn.train_many`; -1: every core). The results do not depend on it.
 
     Returns
     -------
@@ -416,6 +415,7 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         settings["seeds"] = tuple(int(s) for s in seeds)
     settings["mini_batch_size"] = MINI_BATCH_SIZE
     settings["dtype"] = dtype
+    settings["n_jobs"] = n_jobs
     if command is None:
         command = f"reproduce_chapter1(quick={quick!r}, seeds={list(settings['seeds'])!r})"
 

@@ -176,6 +176,8 @@ def test_non_default_compile_options_bypass_the_disk_cache(env):
         (["train", "--mini-batch-size", "0"], "--mini-batch-size must be >= 1, got 0"),
         (["train", "--sizes", "10,10"], "--sizes must start with 784"),
         (["train", "--sizes", "784,0,10"], "sizes[1] must be >= 1, got 0"),
+        (["train", "--n-jobs", "0"], "--n-jobs must be -1 or between 1 and"),
+        (["train", "--n-jobs", "100000"], "(NUMBA_NUM_THREADS), got 100000"),
         (["reproduce", "chapter1", "--json", "/nonexistent-dir/r.json"], "directory /nonexistent-dir does not exist"),
     ],
 )

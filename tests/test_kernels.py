@@ -230,6 +230,9 @@ def test_feedforward_parallel_matches_serial(mnist):
         np.testing.assert_array_equal(parallel, serial)
 
 
+SPLIT_SMALL = 16  # min_block that splits these small layers (the default waits for 512 units)
+
+
 def _wide_problem(sizes, dtype, n=40, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.random((n, sizes[0])).astype(dtype)
@@ -241,10 +244,10 @@ def _wide_problem(sizes, dtype, n=40, seed=0):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(
     "sizes",
-    [[30, 200, 10], [20, 300, 150, 10], [40, 130], [784, 30, 10]],
-    ids=["one-wide-hidden", "two-wide-hidden", "no-hidden", "too-narrow-to-split"],
+    [[30, 200, 10], [20, 300, 150, 10], [40, 130], [784, 30, 10], [20, 24, 10]],
+    ids=["one-wide-hidden", "two-wide-hidden", "no-hidden", "hidden-32", "too-narrow-to-split"],
 )
-@pytest.mark.parametrize("m", [1, 7])
+@pytest.mark.parametrize("m", [1, 2, 7])  # m = 1 always runs the serial kernel
 def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     """Threads own whole units, so 1, 2 or 3 blocks give the serial kernel's numbers exactly.
 
@@ -259,17 +262,21 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     assert not np.array_equal(want, net.params)
     for n_threads in (1, 2, 3):
         got = net.params.copy()
-        cost = _kernels._sgd_epoch_parallel(got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, n_threads)
+        cost = _kernels._sgd_epoch_parallel(
+            got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, n_threads, SPLIT_SMALL
+        )
         np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
         assert cost == want_cost
 
 
-def test_parallel_blocks_partition_each_layer():
+@pytest.mark.parametrize("min_block", [16, 64, _kernels._MIN_BLOCK])
+def test_parallel_blocks_partition_each_layer(min_block):
     """Blocks tile [0, ld) in order, cut at multiples of 16, and narrow layers stay whole."""
-    for ld in (8, 32, 104, 128, 200, 1000, 1008):
+    for ld in (8, 32, 104, 128, 200, 512, 1000, 1008):
         for n_threads in (1, 2, 3, 4, 16):
-            nb = _kernels._n_blocks(ld, n_threads)
-            assert 1 <= nb <= n_threads and (nb == 1 or ld // nb >= _kernels._MIN_BLOCK)
+            nb = _kernels._n_blocks(ld, n_threads, min_block)
+            assert 1 <= nb <= n_threads and (nb == 1 or ld // nb >= min_block)
+            assert nb > 1 or n_threads == 1 or ld < 2 * min_block
             cuts = [_kernels._block(ld, nb, b) for b in range(nb)]
             assert cuts[0][0] == 0 and cuts[-1][1] == ld
             assert all(c1 == next_c0 for (_, c1), (next_c0, _) in zip(cuts, cuts[1:]))

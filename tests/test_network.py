@@ -652,11 +652,11 @@ def test_sgd_n_jobs_gives_the_serial_numbers_bit_for_bit(wide, dtype):
     X, y = wide
     runs = {}
     for n_jobs in sorted({None, 1, 2, numba.config.NUMBA_NUM_THREADS, -1}, key=str):
-        net = fastnn.Network([40, 200, 4], seed=3, dtype=dtype)
+        net = fastnn.Network([40, 520, 4], seed=3, dtype=dtype)  # 520 units: split in two
         history = net.SGD((X, y), 2, 7, 3.0, test_data=(X, y), verbose=False, n_jobs=n_jobs)
         runs[n_jobs] = net.params, [(r.train_cost, r.test_correct) for r in history]
     params, history = runs[None]
-    assert not np.array_equal(params, fastnn.Network([40, 200, 4], seed=3, dtype=dtype).params)  # trained
+    assert not np.array_equal(params, fastnn.Network([40, 520, 4], seed=3, dtype=dtype).params)  # trained
     for n_jobs, (got, got_history) in runs.items():
         np.testing.assert_array_equal(got, params, err_msg=f"n_jobs={n_jobs}")
         assert got_history == history
