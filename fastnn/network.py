@@ -566,13 +566,14 @@ class Network:
             Threads for each epoch: None or 1 (default) runs the serial kernel; ``n``
             splits every layer of at least 512 units over ``n`` of Numba's threads, -1
             over all of them (``numba.config.NUMBA_NUM_THREADS``); narrower layers, and
-            online learning (``mini_batch_size=1``), run on one thread. The parameters and costs are those of ``n_jobs=1`` bit for
-            bit: each thread owns whole units, so no sum is split between threads.
-            Pays off only for wide layers (on this project's two-core machine an epoch of
-            784-1000-10 at m = 10 ran 1.8x faster, 784-600-10 1.3x, and splitting layers
-            of 400 units or fewer made epochs slower; see docs/performance.md). To use the cores on small networks, train
-            several at once with :func:`train_many`. The first call with ``n > 1``
-            compiles the parallel kernel (seconds; cached on disk).
+            online learning (``mini_batch_size=1``), run on one thread. The parameters
+            and costs are those of ``n_jobs=1`` bit for bit: each thread owns whole
+            units, so no sum is split between threads. Pays off only for wide layers
+            (on this project's two-core machine an epoch of 784-1000-10 at m = 10 ran
+            1.8x faster, 784-600-10 1.3x, and splitting layers of 400 units or fewer
+            made epochs slower; see docs/performance.md). To use the cores on small
+            networks, train several at once with :func:`train_many`. The first call
+            with ``n > 1`` compiles the parallel kernel (seconds; cached on disk).
 
         Returns
         -------
