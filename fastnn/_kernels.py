@@ -770,10 +770,18 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
 # mini-batch (about 2.5 us each with two OpenMP threads here), and the output layer,
 # which reads every hidden unit, runs on one thread.
 
-#: Fewest columns a thread gets by default, so layers under 512 units run on one thread:
-#: on this project's machine splitting 784-400-10 made an epoch slower (0.30 s against
-#: 0.25 s), 784-600-10 faster (0.35 s against 0.39 s; docs/performance.md).
+#: Fewest columns a thread gets by default, by dtype: layers under 512 units (float64) or
+#: 768 (float32) run on one thread. On this project's machine, at m = 10, splitting
+#: 784-400-10 made a float64 epoch slower (0.30 s against 0.25 s) and 784-600-10 faster
+#: (0.35 s against 0.39 s); in float32 784-600-10 was slower (0.38 s against 0.26 s),
+#: 784-800-10 faster (0.33 s against 0.36 s), 784-1000-10 1.2x (docs/performance.md).
 _MIN_BLOCK = 256
+_MIN_BLOCK_FLOAT32 = 384
+
+
+def _min_block(itemsize):
+    """The default ``min_block`` of :func:`_sgd_epoch_parallel` for ``itemsize``-byte floats."""
+    return _MIN_BLOCK if itemsize == 8 else _MIN_BLOCK_FLOAT32
 
 
 @jit(inline="always")
@@ -856,7 +864,7 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
 
     Returns the same parameters and cost as the serial kernel, bit for bit: see the note
     above :func:`_block`. A layer narrower than ``2 * min_block`` columns (padded) runs on
-    one thread (:data:`_MIN_BLOCK` is the default); with no layer to split, and for online
+    one thread (:func:`_min_block` is the default); with no layer to split, and for online
     learning (``mini_batch_size == 1``), this is :func:`_sgd_epoch`. Per sample, the
     fork-joins cost what the second core saved here: 784-1000-10 at m = 1 took 3.98 s on
     two threads against 4.01 s on one, 784-600-10 2.78 s against 2.13 s.

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn
+from fastnn import _config
 
 
 def _sizes(text):
@@ -70,7 +71,7 @@ def _cmd_train(args):
     _check_eta(args.eta)
     _check_int(args.epochs, "--epochs", 0)
     _check_int(args.mini_batch_size, "--mini-batch-size", 1)
-    _check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
+    n_jobs = _check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
     _check_output(args.save, "--save")
@@ -88,8 +89,9 @@ def _cmd_train(args):
         f"eta {args.eta}"
     )
     t0 = time.perf_counter()
-    fastnn.compile_kernels(args.dtype)
-    print(f"Compiling kernels ({args.dtype}; cached on disk after the first run): {time.perf_counter() - t0:.2f} s")
+    fastnn.compile_kernels(args.dtype, parallel=net._splits(n_jobs, args.mini_batch_size))
+    where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
+    print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
     t0 = time.perf_counter()
     try:
         history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test, n_jobs=args.n_jobs)
@@ -169,7 +171,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and printed)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
     p.add_argument("--n-jobs", type=int, default=1,
-                   help="threads per epoch: layers of 512+ units are split over them, with the same "
+                   help="threads per epoch: layers of 512+ units (768+ in float32) are split over them, with the same "
                         "results; -1 for all of Numba's threads (default: 1)")
     _add_data_args(p)
     p.add_argument("--save", metavar="PATH", default=None, help="write the trained network to PATH (.npz)")

@@ -61,7 +61,7 @@ class NumbaParallelEpoch(NumbaEpoch):
             self._indexed = (X, _kernels._csr(X))
         return _kernels._sgd_epoch_parallel(
             self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta,
-            numba.get_num_threads(), _kernels._MIN_BLOCK,
+            numba.get_num_threads(), _kernels._min_block(self.params.itemsize),
         )
 
 

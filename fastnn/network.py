@@ -10,6 +10,7 @@ import numbers
 import os
 import time
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -253,13 +254,30 @@ class Network:
         self._rng = np.random.default_rng(_check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
-        self.params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
-        weights, biases = self._views(self.params)
+        self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
+        weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
             b[:] = self._rng.standard_normal(b.shape)
         for w in self.weights:
             w[:] = self._rng.standard_normal(w.shape)
+
+    @property
+    def params(self):
+        """The parameter buffer (see the class docstring); assigning copies values into it."""
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(
+                f"params must have shape {self._params.shape} (this network's padded layout), "
+                f"got {values.shape}"
+            )
+        if not np.isfinite(values).all():
+            raise ValueError("params must be finite")
+        self._params[...] = values  # one buffer for ever: weights and biases stay views of it
 
     @property
     def weights(self):
@@ -564,16 +582,18 @@ class Network:
             its seconds and samples per second.
         n_jobs : int, optional
             Threads for each epoch: None or 1 (default) runs the serial kernel; ``n``
-            splits every layer of at least 512 units over ``n`` of Numba's threads, -1
-            over all of them (``numba.config.NUMBA_NUM_THREADS``); narrower layers, and
-            online learning (``mini_batch_size=1``), run on one thread. The parameters
-            and costs are those of ``n_jobs=1`` bit for bit: each thread owns whole
-            units, so no sum is split between threads. Pays off only for wide layers
-            (on this project's two-core machine an epoch of 784-1000-10 at m = 10 ran
-            1.8x faster, 784-600-10 1.3x, and splitting layers of 400 units or fewer
-            made epochs slower; see docs/performance.md). To use the cores on small
-            networks, train several at once with :func:`train_many`. The first call
-            with ``n > 1`` compiles the parallel kernel (seconds; cached on disk).
+            splits every layer of at least 512 units (768 in float32; padded widths)
+            over ``n`` of Numba's threads, -1 over all of them
+            (``numba.config.NUMBA_NUM_THREADS``); narrower layers, and online learning
+            (``mini_batch_size=1``), run on one thread. The parameters and costs are
+            those of ``n_jobs=1`` bit for bit: each thread owns whole units, so no sum
+            is split between threads. Pays off only for wide layers and idle cores (on
+            this project's two-core machine an epoch of 784-1000-10 at m = 10 ran 1.8x
+            faster, 784-600-10 1.3x; narrower layers ran slower; with another busy
+            process on the machine, OpenMP's spinning threads made epochs many times
+            slower: see docs/performance.md). To use the cores on small networks, train
+            several at once with :func:`train_many`. The first call that splits a
+            layer compiles the parallel kernel (seconds; cached on disk).
 
         Returns
         -------
@@ -590,7 +610,7 @@ class Network:
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
         data = self._training_arrays(training_data, test_data)
-        compile_kernels(self.dtype)
+        compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
         return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data):
@@ -604,15 +624,26 @@ class Network:
             test = (X_test, labels, _kernels._csr(X_test))
         return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
 
+    def _splits(self, n_jobs, mini_batch_size):
+        """Whether ``SGD(n_jobs=n_jobs)`` splits a layer over threads: m > 1 and a layer of at
+        least ``2 * _kernels._min_block(itemsize)`` (padded) units."""
+        if n_jobs == 1 or mini_batch_size == 1:
+            return False
+        min_block = _kernels._min_block(self.dtype.itemsize)
+        return any(
+            _kernels._n_blocks((self._offsets[2 * l + 1] - self._offsets[2 * l]) // n_in, n_jobs, min_block) > 1
+            for l, n_in in enumerate(self.sizes[:-1])
+        )
+
     def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs):
-        if n_jobs == 1:
+        if not self._splits(n_jobs, mini_batch_size):
             return _kernels._sgd_epoch(self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
             return _kernels._sgd_epoch_parallel(
                 self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                _kernels._MIN_BLOCK,
+                _kernels._min_block(self.dtype.itemsize),
             )
         finally:
             numba.set_num_threads(previous)
@@ -830,9 +861,9 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
         hidden layers. Trained in place.
     training_data, epochs, mini_batch_size, eta, test_data
         As in :meth:`Network.SGD`.
-    n_jobs : int, default -1
+    n_jobs : int or None, default -1
         Threads: -1 is every core this process may use (``os.sched_getaffinity``),
-        else 1 up to that number. Never more threads than networks.
+        None is 1, else 1 up to that number. Never more threads than networks.
     verbose : bool, default False
         Print each epoch's line as :meth:`Network.SGD` does, prefixed with
         ``[network i]``.
@@ -863,6 +894,11 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     >>> [len(h) for h in histories]
     [2, 2, 2]
     """
+    if isinstance(networks, Network) or not isinstance(networks, Iterable):
+        raise TypeError(
+            f"networks must be a sequence of fastnn.Network, got {type(networks).__name__}"
+            + (" (wrap one network in a list)" if isinstance(networks, Network) else "")
+        )
     networks = list(networks)
     if not networks:
         raise ValueError("networks must hold at least one Network")
@@ -899,7 +935,7 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
 _compiled = set()
 
 
-def compile_kernels(dtype="float64"):
+def compile_kernels(dtype="float64", *, parallel=False):
     """Compile (or load from Numba's cache) the training kernels for ``dtype``.
 
     Runs each kernel once on a tiny network, so a later call does not pay for
@@ -908,6 +944,9 @@ def compile_kernels(dtype="float64"):
     Parameters
     ----------
     dtype : {'float64', 'float32'}
+    parallel : bool, default False
+        Also the parallel epoch kernel of ``Network.SGD(n_jobs > 1)`` (seconds more the
+        first time; :meth:`Network.SGD` asks for it when it will split a layer).
 
     Returns
     -------
@@ -915,7 +954,8 @@ def compile_kernels(dtype="float64"):
         Seconds spent, 0.0 if already compiled in this process.
     """
     dt = _check_dtype(dtype)
-    if dt in _compiled:
+    wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel else [])
+    if all(key in _compiled for key in wanted):
         return 0.0
     t0 = time.perf_counter()
     net = Network([3, 2, 2], seed=0, dtype=dt)
@@ -923,8 +963,12 @@ def compile_kernels(dtype="float64"):
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
     csr = _kernels._csr(X)
-    _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
-    _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
-    _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
-    _compiled.add(dt)
+    if (dt, "serial") not in _compiled:
+        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
+        _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
+        _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+        _compiled.add((dt, "serial"))
+    if parallel and (dt, "parallel") not in _compiled:
+        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+        _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

@@ -210,3 +210,39 @@ def test_perf_table_refuses_other_json(tmp_path):
     done = _perf_table(bad, "--readme", tmp_path / "README.md", "--fallback", tmp_path / "p.md")
     assert done.returncode == 2 and "fastnn bench --json" in done.stderr
     assert not (tmp_path / "p.md").exists()
+
+
+# -- tools/threads_report.py -----------------------------------------------------------------
+THREADS_REPORT = REPO / "tools" / "threads_report.py"
+
+
+@pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_threads_report_measures_and_rewrites_only_its_section(mnist_dir, tmp_path):
+    """A tiny real run: one unsplit and one split network, and two networks at once."""
+    target = tmp_path / "performance.md"
+    head, tail = "# Performance\n\n", "\n\nMore prose.\n"
+    target.write_text(f"{head}<!-- BEGIN threads -->\nstale\n<!-- END threads -->{tail}")
+    out = tmp_path / "threads.json"
+    done = subprocess.run(
+        [sys.executable, str(THREADS_REPORT), "--data-dir", str(mnist_dir), "--sizes", "784,30,10", "784,520,10",
+         "--n-train", "200", "--repeat", "1", "--epochs", "1", "--networks-sizes", "1",
+         "--json", str(out), "--target", str(target)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [(r["sizes"], r["split"]) for r in report["one_network"]] == [([784, 30, 10], False), ([784, 520, 10], True)]
+    assert [r["sizes"] for r in report["several_networks"]] == [[784, 30, 10]]
+    text = target.read_text()
+    assert text.startswith(head + "<!-- BEGIN threads -->\n") and text.endswith("<!-- END threads -->" + tail)
+    assert "stale" not in text and "| 784-520-10 | 10 | float64 |" in text and "| 2 × 784-30-10 | 10 |" in text
+    assert f"`{report['command']}`" in text and "1 timed round after" in text
+    # Re-rendering the saved report gives the same section; a target without markers is refused.
+    again = subprocess.run([sys.executable, str(THREADS_REPORT), "--from-json", str(out), "--target", str(target)],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and target.read_text() == text
+    target.write_text("# no markers\n")
+    refused = subprocess.run([sys.executable, str(THREADS_REPORT), "--from-json", str(out), "--target", str(target)],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "<!-- BEGIN threads -->" in refused.stderr
+    assert target.read_text() == "# no markers\n"

@@ -651,16 +651,56 @@ def test_sgd_n_jobs_gives_the_serial_numbers_bit_for_bit(wide, dtype):
 
     X, y = wide
     runs = {}
+    sizes = [40, 520, 4] if dtype == "float64" else [40, 800, 4]  # wide enough to be split
+    assert fastnn.Network(sizes, dtype=dtype)._splits(2, 7)
     for n_jobs in sorted({None, 1, 2, numba.config.NUMBA_NUM_THREADS, -1}, key=str):
-        net = fastnn.Network([40, 520, 4], seed=3, dtype=dtype)  # 520 units: split in two
+        net = fastnn.Network(sizes, seed=3, dtype=dtype)
         history = net.SGD((X, y), 2, 7, 3.0, test_data=(X, y), verbose=False, n_jobs=n_jobs)
         runs[n_jobs] = net.params, [(r.train_cost, r.test_correct) for r in history]
     params, history = runs[None]
-    assert not np.array_equal(params, fastnn.Network([40, 520, 4], seed=3, dtype=dtype).params)  # trained
+    assert not np.array_equal(params, fastnn.Network(sizes, seed=3, dtype=dtype).params)  # trained
     for n_jobs, (got, got_history) in runs.items():
         np.testing.assert_array_equal(got, params, err_msg=f"n_jobs={n_jobs}")
         assert got_history == history
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored
+
+
+@pytest.mark.parametrize(
+    "sizes, dtype, n_jobs, m, split",
+    [
+        ([784, 30, 10], "float64", 2, 10, False),  # 32 columns: too narrow
+        ([784, 504, 10], "float64", 2, 10, False),  # two blocks of 252 < 256 columns
+        ([784, 512, 10], "float64", 2, 10, True),
+        ([784, 520, 10], "float64", 2, 10, True),
+        ([784, 520, 10], "float64", 1, 10, False),  # one thread
+        ([784, 520, 10], "float64", 2, 1, False),  # online learning stays serial
+        ([784, 520, 10], "float32", 2, 10, False),  # float32 waits for 768 units
+        ([784, 800, 10], "float32", 2, 10, True),
+        ([20, 30, 600, 10], "float64", 2, 10, True),  # any layer
+    ],
+)
+def test_which_networks_n_jobs_splits(sizes, dtype, n_jobs, m, split):
+    assert fastnn.Network(sizes, dtype=dtype)._splits(n_jobs, m) is split
+
+
+def test_compile_kernels_can_warm_the_parallel_kernel():
+    fastnn.compile_kernels("float64", parallel=True)
+    assert fastnn.compile_kernels("float64", parallel=True) == 0.0
+    assert fastnn.compile_kernels("float64") == 0.0
+
+
+def test_params_assignment_copies_into_the_one_buffer():
+    a, b = fastnn.Network([5, 4, 3], seed=0), fastnn.Network([5, 4, 3], seed=1)
+    buffer = b.params
+    b.params = a.params
+    assert b.params is buffer and not np.shares_memory(a.params, b.params)
+    np.testing.assert_array_equal(b.params, a.params)
+    assert np.shares_memory(b.weights[0], b.params)
+    with pytest.raises(ValueError, match=r"params must have shape \(\d+,\) .*got \(10,\)"):
+        b.params = np.zeros(10)
+    with pytest.raises(ValueError, match="params must be finite"):
+        b.params = np.full(a.params.shape, np.nan)
+    np.testing.assert_array_equal(b.params, a.params)
 
 
 @pytest.mark.parametrize(
@@ -705,6 +745,8 @@ def test_train_many_converts_one_shot_data_once(wide, capsys):
     "networks, kwargs, error, fragment",
     [
         ("empty", {}, ValueError, "at least one Network"),
+        ("one-network", {}, TypeError, r"got Network \(wrap one network in a list\)"),
+        ("none", {}, TypeError, "networks must be a sequence of fastnn.Network, got NoneType"),
         ("not-a-network", {}, TypeError, r"networks\[1\] must be a fastnn.Network, got str"),
         ("twice", {}, ValueError, "one Network twice"),
         ("mixed-dtype", {}, ValueError, r"networks\[1\] has dtype float32"),
@@ -726,6 +768,8 @@ def test_train_many_rejects_bad_input_before_training(wide, networks, kwargs, er
         "ok": [net],
         "empty": [],
         "not-a-network": [net, "net"],
+        "one-network": net,
+        "none": None,
     }[networks]
     args = {"epochs": 1, "eta": 3.0, **kwargs}
     with pytest.raises(error, match=fragment):

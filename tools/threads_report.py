@@ -47,16 +47,6 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
-def _split(net, threads, m):
-    """Whether ``n_jobs=threads`` splits any of the network's layers at mini-batch size ``m``."""
-    from fastnn import _kernels
-
-    return m > 1 and any(
-        _kernels._n_blocks((net._offsets[2 * l + 1] - net._offsets[2 * l]) // net.sizes[l], threads, _kernels._MIN_BLOCK) > 1
-        for l in range(len(net.sizes) - 1)
-    )
-
-
 def one_network(sizes, m, dtype, data, threads, repeat, log):
     """Serial and parallel epochs of one network, interleaved; returns a result row."""
     import fastnn
@@ -81,7 +71,7 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     log(f"  {'-'.join(map(str, sizes))} m={m} {dtype}: 1 thread {serial:.3f} s, {threads} threads {parallel:.3f} s")
     return {
         "sizes": sizes, "m": m, "dtype": dtype, "n_train": len(X), "threads": threads,
-        "split": _split(net, threads, m),
+        "split": net._splits(threads, m),
         "serial_s": times[1], "parallel_s": times[threads],
         "serial_median_s": serial, "parallel_median_s": parallel, "speedup": serial / parallel,
     }
@@ -141,6 +131,10 @@ def measure(options, log=print):
     return report
 
 
+def _rounds(n):
+    return f"{n} timed round" + ("" if n == 1 else "s")
+
+
 def render(report):
     """The markdown between the markers, from a report."""
     machine = report["machine"]
@@ -177,7 +171,7 @@ def render(report):
     n_train = first["n_train"]
     lines += [
         "",
-        f"Medians of {len(first.get('serial_s') or first['sequential_s'])} timed rounds after one untimed "
+        f"Medians of {_rounds(len(first.get('serial_s') or first['sequential_s']))} after one untimed "
         f"round (a round: one epoch of one network, or one `train_many` call) on {n_train:,} MNIST "
         f"training images, eta 3.0; measured "
         f"{report['date']} on {machine['cpu']}, {machine['cpus_available']} CPUs available, "
@@ -216,12 +210,18 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3,
                         help="epochs per network when training several at once (default: 3)")
     parser.add_argument("--networks-sizes", type=int, default=2,
-                        help="how many of --sizes, from the first, to train several at once (default: 2)")
+                        help="the second measurement (several networks at once) runs for the first N "
+                             "of --sizes; 0 skips it (default: 2)")
     parser.add_argument("--json", default=None, help="write the measurements to this file")
     parser.add_argument("--from-json", default=None, help="render a saved report instead of measuring")
     parser.add_argument("--target", default=str(ROOT / "docs" / "performance.md"),
                         help="file with the markers (default: docs/performance.md)")
     args = parser.parse_args(argv)
+    target = Path(args.target)
+    try:
+        replace_section(target.read_text(), "")  # before minutes of measuring
+    except (OSError, ValueError) as exc:
+        parser.error(f"{target}: {exc}")
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text())
     else:
@@ -233,8 +233,10 @@ def main(argv=None):
         report = measure(args, log=lambda msg: print(msg, flush=True))
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    target = Path(args.target)
-    target.write_text(replace_section(target.read_text(), render(report)))
+    try:
+        target.write_text(replace_section(target.read_text(), render(report)))
+    except (OSError, ValueError) as exc:
+        parser.error(f"{target}: {exc}")
     print(f"wrote the threads section of {target}")
     return 0
 
