@@ -223,6 +223,20 @@ def _row_operands(sparse, w, p, q, v, *integers):
     return _contiguous(q) and q.dtype == types.int32 if sparse else _integers(q)
 
 
+def _row_kernel_operands(context, builder, signature, args, sparse, v):
+    """What a gemv/ger codegen starts from: the widened arguments, the scalar type and its
+    alignment, pointers to ``w[w_off]`` and to the vector ``args[v][args[v + 1]]``, and the
+    row reader of :func:`_rows` over arguments 4 and 5."""
+    tys = signature.args
+    values = _widened(context, builder, signature, args)
+    scalar = context.get_value_type(tys[0].dtype)
+    align = tys[0].dtype.bitwidth // 8
+    wp = _data(context, builder, tys[0], values[0], values[1])
+    vp = _data(context, builder, tys[v], values[v], values[v + 1])
+    row = _rows(context, builder, sparse, (tys[4], tys[5]), (values[4], values[5]))
+    return values, scalar, align, wp, vp, row
+
+
 def _intrinsic_gemv(sparse):
     def gemv(typingctx, w, w_off, ld, n, p, q, k0, k1, a, a_off):
         if not _row_operands(sparse, w, p, q, a, w_off, ld, n, k0, k1, a_off):
@@ -230,13 +244,9 @@ def _intrinsic_gemv(sparse):
         sig = types.void(w, w_off, ld, n, p, q, k0, k1, a, a_off)
 
         def codegen(context, builder, signature, args):
-            tys = signature.args
-            w, w_off, ld, n, p, q, k0, k1, a, a_off = _widened(context, builder, signature, args)
-            scalar = context.get_value_type(tys[0].dtype)
-            align = tys[0].dtype.bitwidth // 8
-            wp = _data(context, builder, tys[0], w, w_off)
-            ap = _data(context, builder, tys[8], a, a_off)
-            row = _rows(context, builder, sparse, (tys[4], tys[5]), (p, q))
+            (w, w_off, ld, n, p, q, k0, k1, a, a_off), scalar, align, wp, ap, row = _row_kernel_operands(
+                context, builder, signature, args, sparse, 8
+            )
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
@@ -253,7 +263,7 @@ def _intrinsic_gemv(sparse):
                 for u in range(n_vectors):
                     _store(builder, builder.load(acc[u]), ap, builder.add(c, ir.Constant(_I64, u * lanes)), align)
 
-            _each_block(builder, tys[0].dtype, n, block)
+            _each_block(builder, signature.args[0].dtype, n, block)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -268,13 +278,9 @@ def _intrinsic_ger(sparse):
         sig = types.void(w, w_off, ld, n, p, q, k0, k1, scale, d, d_off)
 
         def codegen(context, builder, signature, args):
-            tys = signature.args
-            w, w_off, ld, n, p, q, k0, k1, scale, d, d_off = _widened(context, builder, signature, args)
-            scalar = context.get_value_type(tys[0].dtype)
-            align = tys[0].dtype.bitwidth // 8
-            wp = _data(context, builder, tys[0], w, w_off)
-            dp = _data(context, builder, tys[9], d, d_off)
-            row = _rows(context, builder, sparse, (tys[4], tys[5]), (p, q))
+            (w, w_off, ld, n, p, q, k0, k1, scale, d, d_off), scalar, align, wp, dp, row = _row_kernel_operands(
+                context, builder, signature, args, sparse, 9
+            )
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
@@ -287,7 +293,7 @@ def _intrinsic_ger(sparse):
                         offset = builder.add(base, ir.Constant(_I64, u * lanes))
                         _store(builder, _fmuladd(builder, x, dv[u], _load(builder, wp, offset, vt, align)), wp, offset, align)
 
-            _each_block(builder, tys[0].dtype, n, block)
+            _each_block(builder, signature.args[0].dtype, n, block)
             return context.get_dummy_value()
 
         return sig, codegen
