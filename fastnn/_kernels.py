@@ -870,17 +870,11 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
 
     Returns the same parameters and cost as the serial kernel, bit for bit: see the note
     above :func:`_block`. A layer narrower than ``2 * min_block`` columns (padded) runs on
-    one thread (:func:`_min_block` is the default); with no layer to split, and for online
-    learning (``mini_batch_size == 1``), this is :func:`_sgd_epoch`. Per sample, the
-    fork-joins cost what the second core saved here: 784-1000-10 at m = 1 took 3.98 s on
-    two threads against 4.01 s on one, 784-600-10 2.78 s against 2.13 s.
+    one thread. Which networks are worth it (and the default ``min_block``) is decided
+    outside, in :meth:`fastnn.Network._splits`: with nothing split, this computes what
+    :func:`_sgd_epoch` does, only slower.
     """
     n_layers = sizes.shape[0] - 1
-    split = False
-    for l in range(n_layers):
-        split |= _n_blocks((offsets[2 * l + 1] - offsets[2 * l]) // sizes[l], n_threads, min_block) > 1
-    if not split or mini_batch_size == 1:  # every layer on one thread: the serial kernel
-        return _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta)
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     aoff, act, delta = _workspace(sizes, offsets, m, params)

@@ -46,22 +46,20 @@ class NumbaEpoch:
 
 
 class NumbaParallelEpoch(NumbaEpoch):
-    """:func:`fastnn._kernels._sgd_epoch_parallel` on Numba's current thread count.
+    """``Network.SGD(..., n_jobs=numba.get_num_threads())``'s epoch, on a copy of the network.
 
-    ``Network.SGD(..., n_jobs=numba.get_num_threads())``: wide layers are split over the
-    threads, with the serial kernel's results bit for bit.
+    Wide layers are split over the threads (:func:`fastnn._kernels._sgd_epoch_parallel`)
+    with the serial kernel's results bit for bit; other networks run the serial kernel.
     """
 
     name = "numba-parallel"
 
     def epoch(self, X, Y, perm, mini_batch_size, eta):
         """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads."""
-        net = self.net
         if self._indexed[0] is not X:
             self._indexed = (X, _kernels._csr(X))
-        return _kernels._sgd_epoch_parallel(
-            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta,
-            numba.get_num_threads(), _kernels._min_block(self.params.itemsize),
+        return self.net._epoch(
+            self._indexed[1], Y, perm, mini_batch_size, eta, numba.get_num_threads(), params=self.params
         )
 
 

@@ -626,7 +626,12 @@ class Network:
 
     def _splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(n_jobs=n_jobs)`` splits a layer over threads: m > 1 and a layer of at
-        least ``2 * _kernels._min_block(itemsize)`` (padded) units."""
+        least ``2 * _kernels._min_block(itemsize)`` (padded) units.
+
+        The one place this is decided. At m = 1 two fork-joins per sample cost what the
+        second core saved here: 784-1000-10 took 3.98 s on two threads against 4.01 s on
+        one, 784-600-10 2.78 s against 2.13 s (docs/performance.md).
+        """
         if n_jobs == 1 or mini_batch_size == 1:
             return False
         min_block = _kernels._min_block(self.dtype.itemsize)
@@ -635,14 +640,16 @@ class Network:
             for l, n_in in enumerate(self.sizes[:-1])
         )
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs):
+    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
+        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
+        params = self._params if params is None else params
         if not self._splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
             return _kernels._sgd_epoch_parallel(
-                self.params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
+                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
                 _kernels._min_block(self.dtype.itemsize),
             )
         finally:

@@ -247,7 +247,7 @@ def _wide_problem(sizes, dtype, n=40, seed=0):
     [[30, 200, 10], [20, 300, 150, 10], [40, 130], [784, 30, 10], [20, 24, 10]],
     ids=["one-wide-hidden", "two-wide-hidden", "no-hidden", "hidden-32", "too-narrow-to-split"],
 )
-@pytest.mark.parametrize("m", [1, 2, 7])  # m = 1 always runs the serial kernel
+@pytest.mark.parametrize("m", [1, 2, 7])
 def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     """Threads own whole units, so 1, 2 or 3 blocks give the serial kernel's numbers exactly.
 
