@@ -259,15 +259,77 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 cache_in_use = CACHE
 
 
+#: Set once the on-disk cache has failed at load or save (then the warning was given).
+cache_fault = None
+
+
+class _GuardedCache:
+    """A dispatcher's Numba cache whose faults never escape.
+
+    Numba reads a cache entry with ``pickle`` and writes it at the end of a compile: a
+    truncated or corrupt ``.nbi``/``.nbc`` file raises from the unpickler, and a full
+    disk, a read-only or vanished cache directory raises ``OSError``, each time as a
+    traceback out of the kernel call. Here a failed load counts as a miss (the kernel is
+    compiled in memory; its save then overwrites a corrupt entry) and a failed save is
+    skipped; the first fault warns once, naming the directory and ``fastnn cache clear``.
+    Everything else is the wrapped cache's.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return self._inner.load_overload(sig, target_context)
+        except Exception as exc:  # noqa: BLE001 (the unpickler and the file system raise many kinds)
+            _cache_failed(self._inner, "read", exc)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            self._inner.save_overload(sig, data)
+        except Exception as exc:  # noqa: BLE001 (as above)
+            _cache_failed(self._inner, "written", exc)
+
+
+def _cache_failed(cache, action, exc):
+    global cache_fault
+    if cache_fault is not None:
+        return
+    cache_fault = exc
+    directory = getattr(cache, "cache_path", "?")
+    warnings.warn(
+        f"fastnn: Numba's kernel cache in {directory} could not be {action} "
+        f"({type(exc).__name__}: {exc}); compiling the kernels in memory instead. "
+        "Run `fastnn cache clear` to reset the cache.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+def _guard(dispatcher):
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is not None and not isinstance(cache, _GuardedCache):
+        dispatcher._cache = _GuardedCache(cache)
+    return dispatcher
+
+
 def jit(func=None, **options):
-    """``numba.njit`` with fastnn's settings; falls back to no cache if none is writable."""
+    """``numba.njit`` with fastnn's settings and a guarded cache.
+
+    Falls back to no cache if no cache directory is writable at import; faults of the
+    cache later (a corrupt entry, a full disk) are absorbed by :class:`_GuardedCache`.
+    """
     global cache_in_use
 
     def decorate(f):
         global cache_in_use
         kwargs = {"fastmath": FASTMATH, "cache": CACHE, "nogil": True, **options}
         try:
-            return numba.njit(**kwargs)(f)
+            return _guard(numba.njit(**kwargs)(f)) if kwargs["cache"] else numba.njit(**kwargs)(f)
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
             if not kwargs["cache"] or "cache" not in str(exc):
                 raise
