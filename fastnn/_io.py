@@ -3,6 +3,7 @@
 Shared by model saving, the command line and data downloads."""
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -175,3 +176,157 @@ def write_or_rescue(write, path):
             return candidate, exc
         return None, exc
     return Path(path), None
+
+
+# --------------------------------------------------------------------------- bounded .npz reading
+
+#: Kinds of array an untrusted ``.npz`` member may hold: booleans, integers, floats and
+#: fixed-width strings (never objects: those would be unpickled).
+_NPY_KINDS = frozenset("biufU")
+
+
+class NpzMember:
+    """What one ``.npy`` member of an ``.npz`` archive declares, read from headers only.
+
+    Attributes: ``name`` (without ``.npy``), ``shape``, ``dtype``, ``fortran_order``,
+    ``nbytes`` (of the data, from the shape and dtype) and ``info`` (the zip entry).
+    """
+
+    def __init__(self, name, shape, dtype, fortran_order, info):
+        self.name, self.shape, self.dtype = name, shape, dtype
+        self.fortran_order, self.info = fortran_order, info
+        self.nbytes = math.prod(shape) * dtype.itemsize
+
+    def __repr__(self):
+        return f"NpzMember({self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+class NpzReader:
+    """Read an untrusted ``.npz`` archive at a cost bounded by what it really holds.
+
+    Opening reads the zip directory and each member's ``.npy`` header, nothing more,
+    and refuses (``error``, a ValueError subclass, with the path in the message):
+
+    - a member that is not ``<name>.npy`` (members ``allowed`` refuses are listed in
+      :attr:`unknown` and never inflated);
+    - a compression other than stored or deflate, or a member whose declared size
+      (``zipfile.ZipInfo.file_size``) is above ``max_member_bytes``, more than its
+      compressed bytes can hold (equal for stored members, 1032x for deflate) or more
+      than the file is long;
+    - a ``.npy`` header that does not parse (``numpy.lib.format.read_magic`` and
+      ``read_array_header_1_0``/``2_0``), declares an object or structured dtype, or a
+      shape whose data would not be exactly the member's declared size.
+
+    So a 2 KB file cannot make :meth:`read` allocate 12 GiB: every array it returns was
+    checked against the member's size, which was checked against the file's. Use as a
+    context manager; :attr:`members` maps names to :class:`NpzMember`.
+
+    Notes
+    -----
+    Formats: the ``.npy`` format (NEP 1, ``numpy.lib.format``); ``.npz`` is a zip of
+    ``.npy`` files (``numpy.savez``; PKWARE APPNOTE for the zip entries).
+    """
+
+    def __init__(self, path, *, allowed=None, max_member_bytes=1 << 30, error=ValueError):
+        import zipfile
+
+        import numpy as np
+
+        self.path, self._error, self._np = Path(path), error, np
+        self._file = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+        try:
+            self.file_size = os.fstat(self._file.fileno()).st_size
+            if self._file.read(6) == b"\x93NUMPY":
+                raise self._fail("a single .npy array, not an .npz archive (a fastnn model is an .npz)")
+            self._file.seek(0)
+            try:
+                self._zip = zipfile.ZipFile(self._file)
+                infos = self._zip.infolist()
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+                raise self._fail(f"not a readable .npz (zip) archive ({type(exc).__name__}: {exc})") from exc
+            self.members, self.unknown, self._seen = {}, [], set()
+            known = [info for info in infos if self._check_entry(info, allowed, max_member_bytes, zipfile)]
+            for info in known:
+                member = self._header(info)
+                self.members[member.name] = member
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _fail(self, cause):
+        return self._error(f"{self.path}: {cause}")
+
+    def _check_entry(self, info, allowed, max_member_bytes, zipfile):
+        name = info.filename
+        if not name.endswith(".npy") or "/" in name:
+            raise self._fail(f"unexpected member {name!r} (a model file holds only <name>.npy members); not read")
+        key = name[: -len(".npy")]
+        if allowed is not None and not allowed(key):
+            self.unknown.append(name)  # listed, never inflated
+            return False
+        if key in self._seen:
+            raise self._fail(f"member {name!r} appears twice")
+        self._seen.add(key)
+        if info.compress_type == zipfile.ZIP_STORED:
+            capacity = info.compress_size
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            capacity = info.compress_size * 1032  # deflate's largest expansion
+        else:
+            raise self._fail(f"member {name!r} uses compression method {info.compress_type}; only stored and deflate are read")
+        if info.file_size > max_member_bytes:
+            raise self._fail(
+                f"member {name!r} declares {info.file_size} bytes, more than the limit of {max_member_bytes}; not read"
+            )
+        if info.file_size > capacity or info.compress_size > self.file_size:
+            raise self._fail(
+                f"member {name!r} declares {info.file_size} bytes in {info.compress_size} compressed bytes "
+                f"of a {self.file_size}-byte file: more than it can hold; not read"
+            )
+        return True
+
+    def _header(self, info):
+        np = self._np
+        name = info.filename
+        try:
+            with self._zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+                header_bytes = f.tell()
+        except Exception as exc:  # zipfile, zlib and numpy raise many kinds
+            raise self._fail(f"member {name!r} has no valid .npy header ({type(exc).__name__}: {exc})") from exc
+        if dtype.hasobject or dtype.fields is not None or dtype.kind not in _NPY_KINDS:
+            raise self._fail(f"member {name!r} holds dtype {dtype}, which fastnn never loads (no objects, no records)")
+        member = NpzMember(name[: -len(".npy")], shape, dtype, fortran_order, info)
+        if header_bytes + member.nbytes != info.file_size:
+            raise self._fail(
+                f"member {name!r} declares shape {shape} of {dtype} ({member.nbytes} bytes of data) but holds "
+                f"{info.file_size - header_bytes} bytes; not read"
+            )
+        return member
+
+    def read(self, name):
+        """The array of member ``name`` (fresh, writable), read within its checked size."""
+        np = self._np
+        member = self.members[name]
+        try:
+            with self._zip.open(member.info) as f:
+                array = np.lib.format.read_array(f, allow_pickle=False)
+        except Exception as exc:  # CRC errors, truncation, zlib errors, ...
+            raise self._fail(f"member {member.info.filename!r} cannot be read ({type(exc).__name__}: {exc})") from exc
+        if array.shape != member.shape or array.dtype != member.dtype:  # pragma: no cover (checked above)
+            raise self._fail(f"member {member.info.filename!r} changed while being read")
+        return array
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -452,9 +452,9 @@ def test_load_rejects_foreign_and_object_npz(tmp_path):
     with pytest.raises(fastnn.ModelFileError, match="obj.npz"):
         fastnn.load(tmp_path / "obj.npz")
     path = fastnn.Network([2, 1], seed=0).save(tmp_path / "wrong.npz")
-    with zipfile.ZipFile(path, "a") as z:  # an extra, harmless entry is ignored ...
+    with zipfile.ZipFile(path, "a") as z:  # an extra entry is refused, never inflated
         z.writestr("extra.npy", b"")
-    with pytest.raises(fastnn.ModelFileError):  # ... but an unreadable one is reported
+    with pytest.raises(fastnn.ModelFileError, match=r"unknown entries \['extra.npy'\] in a fastnn model file; not read"):
         fastnn.load(path)
 
 
