@@ -5,10 +5,12 @@ at the boundary, owns the random generator, allocates, runs the epoch loop and k
 history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
+import contextlib
 import dataclasses
 import math
 import numbers
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -181,12 +183,202 @@ def _check_sizes(sizes):
     return tuple(int(n) for n in sizes)
 
 
-def _is_xy_pair(data):
-    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples."""
+def _two(obj):
+    return isinstance(obj, (tuple, list)) and len(obj) == 2
+
+
+def _fits_sample(sample, n_in, n_out):
+    """Whether ``sample`` reads as one ``(x, y)`` of a network with ``n_in`` inputs, ``n_out`` outputs."""
+    try:
+        x, y = np.asarray(sample[0]), np.asarray(sample[1])
+    except ValueError:  # ragged
+        return False
+    numeric = all(a.dtype != object and (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) for a in (x, y))
+    return numeric and x.shape in {(n_in,), (n_in, 1), (1, n_in)} and y.size in {1, n_out}
+
+
+def _fits_pair(X, y, n_in, n_out):
+    """Whether ``(X, y)`` reads as a pair of 2 samples for such a network."""
+    try:
+        X, y = np.asarray(X), np.asarray(y)
+    except ValueError:
+        return False
+    if X.dtype == object or y.dtype == object or X.shape != (2, n_in):
+        return False
+    return y.shape in {(2,), (2, 1), (2, n_out)}
+
+
+def _is_xy_pair(data, sizes=None, name="data"):
+    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples.
+
+    The rule (documented in :meth:`Network.SGD`):
+
+    1. a list, or any iterable that is not a tuple, holds the book's ``(x, y)`` samples;
+    2. a tuple of two is a pair ``(X, y)``, unless both its items are 2-element tuples
+       or lists -- then it could be two samples ``((x0, y0), (x1, y1))`` as well as a
+       pair of two rows and two labels, and it is read the way that fits the network's
+       shapes; when both fit, it is refused as ambiguous (ValueError); when neither
+       does, it is read as samples if its first item is a tuple (the book's style).
+    """
     if not isinstance(data, tuple) or len(data) != 2:
         return False
-    first = data[0]
-    return not (isinstance(first, tuple) and len(first) == 2)
+    first, second = data
+    if not (_two(first) and _two(second)):
+        return True
+    if sizes is None:
+        return not isinstance(first, tuple)
+    n_in, n_out = sizes[0], sizes[-1]
+    as_samples = _fits_sample(first, n_in, n_out) and _fits_sample(second, n_in, n_out)
+    as_pair = _fits_pair(first, second, n_in, n_out)
+    if as_samples and as_pair:
+        raise ValueError(
+            f"{name} is ambiguous for a network of sizes {list(sizes)}: a tuple of two 2-element "
+            "sequences reads both as a pair (X, y) of two samples and as two (x, y) samples. "
+            "Pass a pair as arrays, (np.asarray(X), np.asarray(y)), or the samples as a list, "
+            f"list({name})."
+        )
+    if as_pair:
+        return True
+    if as_samples:
+        return False
+    return not isinstance(first, tuple)
+
+
+# Numba's threading layers (numba docs, "The Threading Layers"): ``workqueue`` is not
+# thread-safe -- two threads in parallel kernels at once abort the process ("Terminating:
+# Concurrent access has been detected") -- and GNU OpenMP is not fork-safe: a process
+# forked after its parent ran a parallel region is killed by SIGTERM when it runs one.
+_parallel_lock = threading.Lock()
+_parallel_active = 0
+_parallel_pid = None  # the process that last ran a parallel kernel
+_hazards_warned = set()
+
+
+def _threading_layer():
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process yet
+        return None
+
+
+def _openmp_vendor():
+    from numba.np.ufunc import omppool
+
+    return getattr(omppool, "openmp_vendor", "unknown")
+
+
+def _parallel_hazard():
+    """Why a parallel kernel must not run now (a message), or None."""
+    layer = _threading_layer()
+    if layer == "omp" and _parallel_pid not in (None, os.getpid()) and _openmp_vendor() == "GNU":
+        return (
+            "this process was forked after its parent ran a GNU OpenMP parallel region, which "
+            "GNU OpenMP does not survive (Numba would end the process with SIGTERM); start worker "
+            "processes with the 'spawn' or 'forkserver' method, or use NUMBA_THREADING_LAYER=tbb"
+        )
+    if _parallel_active and layer in (None, "workqueue"):
+        return (
+            "another thread is running a parallel kernel and Numba's 'workqueue' threading layer "
+            "cannot run two at once (it would abort the process); install tbb or use the 'omp' "
+            "layer (NUMBA_THREADING_LAYER) to run both in parallel"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _parallel_region():
+    """Yields True if a parallel kernel may run now, else False after a warning (once per kind)."""
+    global _parallel_active, _parallel_pid
+    with _parallel_lock:
+        hazard = _parallel_hazard()
+        if hazard is None:
+            _parallel_active += 1
+    if hazard is not None:
+        kind = hazard.split(" ", 1)[0]
+        if kind not in _hazards_warned:
+            _hazards_warned.add(kind)
+            warnings.warn(
+                f"fastnn: n_jobs > 1 runs the serial kernel instead (the same numbers, on one "
+                f"thread): {hazard}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        yield False
+        return
+    _parallel_pid = os.getpid()
+    try:
+        yield True
+    finally:
+        with _parallel_lock:
+            _parallel_active -= 1
+
+
+def _after_fork_in_child():
+    global _parallel_lock, _parallel_active
+    _parallel_lock = threading.Lock()  # a thread of the parent may have held it
+    _parallel_active = 0  # the parent's threads are not here
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _InUse:
+    """Who is using a :class:`Network`: readers (feedforward, evaluate, save, ...) share it,
+    a trainer (SGD, update_mini_batch) owns it.
+
+    The kernels release the GIL, so two threads really run at once: training while another
+    thread reads or trains would mix old and new parameters without any error. Each
+    conflict raises RuntimeError at once instead (nothing blocks, so nothing deadlocks);
+    the training thread itself may read between its steps (callbacks).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._trainer = None  # thread ident
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
+    @contextlib.contextmanager
+    def reading(self, what):
+        me = threading.get_ident()
+        with self._lock:
+            if self._trainer is not None and self._trainer != me:
+                raise RuntimeError(
+                    f"{what}: the network is being trained in another thread, so its "
+                    "parameters are changing; wait for that training to return (or train a "
+                    "separate network)"
+                )
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+
+    @contextlib.contextmanager
+    def training(self, what):
+        me = threading.get_ident()
+        with self._lock:
+            if self._trainer is not None:
+                other = "this thread already" if self._trainer == me else "another thread"
+                raise RuntimeError(f"{what}: the network is being trained in {other}; one network trains in one thread at a time")
+            if self._readers:
+                raise RuntimeError(
+                    f"{what}: the network is being read (feedforward, evaluate, save, ...) in another thread; "
+                    "training now would change its parameters under that reader"
+                )
+            self._trainer = me
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._trainer = None
 
 
 class Network:
@@ -258,6 +450,7 @@ class Network:
         self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
+        self._in_use = _InUse()
         for b in self.biases:
             b[:] = self._rng.standard_normal(b.shape)
         for w in self.weights:
@@ -278,7 +471,8 @@ class Network:
             )
         if not np.isfinite(values).all():
             raise ValueError("params must be finite")
-        self._params[...] = values  # one buffer for ever: weights and biases stay views of it
+        with self._in_use.training("assigning params"):
+            self._params[...] = values  # one buffer for ever: weights and biases stay views of it
 
     @property
     def weights(self):
@@ -317,8 +511,9 @@ class Network:
             if not np.isfinite(value).all():
                 raise ValueError(f"{name}[{l}] must be finite")
             arrays.append(value)
-        for view, value in zip(views, arrays):
-            view[...] = value
+        with self._in_use.training(f"assigning {name}"):
+            for view, value in zip(views, arrays):
+                view[...] = value
 
     # -- layout ------------------------------------------------------------------------
     @property
@@ -435,7 +630,7 @@ class Network:
 
         One-shot iterators (``zip``, generators) are materialised once, here.
         """
-        if _is_xy_pair(data):
+        if _is_xy_pair(data, self.sizes, name):
             X_raw, y_raw = data
         else:
             if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
@@ -485,9 +680,13 @@ class Network:
         Raises
         ------
         ValueError
-            Wrong shape or number of features, non-finite values.
+            Wrong shape or number of features, non-finite values; or parameters of the
+            network that are not finite (set through the writable views), named by layer
+            and index.
         TypeError
             Non-numeric input.
+        RuntimeError
+            The network is being trained in another thread.
 
         Warns
         -----
@@ -498,7 +697,9 @@ class Network:
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        with self._in_use.reading("feedforward"):
+            self._check_params("feedforward")
+            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
         if column:
             return out.reshape(-1, 1)  # the book's column vector in, column vector out
         return out[0] if len(shape) == 1 else out
@@ -529,7 +730,9 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        with self._in_use.reading("backprop"):
+            self._check_params("backprop")
+            _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
@@ -553,8 +756,10 @@ class Network:
         eta = _check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
-        self._check_finite(f"update_mini_batch (eta={eta})")
+        with self._in_use.training("update_mini_batch"):
+            self._check_params("update_mini_batch")
+            cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
+            self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, verbose=True, n_jobs=None):
@@ -608,11 +813,35 @@ class Network:
         FloatingPointError
             Training diverged (a parameter stopped being finite). The network is restored
             to its parameters from before that epoch.
+        ValueError
+            Also when the network's parameters are not finite before training (set
+            through the writable views); the message names the layer and index.
+        RuntimeError
+            The network is already being trained, or read, in another thread.
+
+        Notes
+        -----
+        Threads: one network trains in one thread at a time; training it while another
+        thread trains or reads it (``feedforward``, ``evaluate``, ``save``) raises
+        RuntimeError at once instead of mixing old and new parameters (the kernels
+        release the GIL). Different networks train in parallel freely
+        (:func:`train_many`). Numba's threading layers have two known hazards for
+        ``n_jobs > 1``, both handled by running the serial kernel instead, whose numbers
+        are the same bit for bit, with a warning: GNU OpenMP (the ``omp`` layer built
+        with GCC) kills a process forked after it ran a parallel region, and the
+        ``workqueue`` layer aborts when two threads run parallel kernels at once.
+
+        The data forms: a ``tuple`` of two is a pair ``(X, y)``; a list (or any other
+        iterable) holds the book's ``(x, y)`` samples. A tuple of two 2-element tuples
+        or lists could be either; it is read the way that fits the network's shapes,
+        and refused (ValueError) when both do.
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
         data = self._training_arrays(training_data, test_data)
-        compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
-        return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
+        with self._in_use.training("SGD"):
+            self._check_params("SGD")
+            compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
+            return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data):
         """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
@@ -646,15 +875,18 @@ class Network:
         params = self._params if params is None else params
         if not self._splits(n_jobs, mini_batch_size):
             return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(n_jobs)
-        try:
-            return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                _kernels._min_block(self.dtype.itemsize),
-            )
-        finally:
-            numba.set_num_threads(previous)
+        with _parallel_region() as parallel_ok:
+            if not parallel_ok:  # the serial kernel's numbers are the parallel one's, bit for bit
+                return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            previous = numba.get_num_threads()
+            numba.set_num_threads(n_jobs)
+            try:
+                return _kernels._sgd_epoch_parallel(
+                    params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
+                    _kernels._min_block(self.dtype.itemsize),
+                )
+            finally:
+                numba.set_num_threads(previous)
 
     def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix=""):
         X, Y, csr, test = data
@@ -714,7 +946,9 @@ class Network:
         X, _, labels = self._data(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-        return self._count_correct(X, labels)
+        with self._in_use.reading("evaluate"):
+            self._check_params("evaluate")
+            return self._count_correct(X, labels)
 
     def cost(self, data):
         """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
@@ -729,12 +963,35 @@ class Network:
         """
         X, Y, _ = self._data(data, "data")
         out = np.empty_like(Y)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        with self._in_use.reading("cost"):
+            self._check_params("cost")
+            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
         return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
 
     def _check_finite(self, where):
         if not np.isfinite(self.params).all():
             raise FloatingPointError(f"the parameters are no longer finite after {where}")
+
+    def _check_params(self, where):
+        """ValueError naming the first non-finite parameter (layer and index), if any."""
+        if np.isfinite(self._params).all():
+            return
+        for l, (w, b) in enumerate(zip(self._weights, self._biases)):
+            for label, arr in ((f"weights[{l}]", w), (f"biases[{l}]", b)):
+                bad = np.argwhere(~np.isfinite(arr))
+                if bad.size:
+                    index = tuple(int(i) for i in bad[0])
+                    raise ValueError(
+                        f"{where}: the network's parameters are not finite: {label}"
+                        f"[{', '.join(map(str, index))}] = {arr[index]} (layer {l}; {len(bad)} "
+                        f"non-finite value(s) in {label}). Set finite values through net.weights "
+                        "and net.biases, or load a saved network."
+                    )
+        i = int(np.flatnonzero(~np.isfinite(self._params))[0])
+        raise ValueError(
+            f"{where}: the network's parameters are not finite: net.params[{i}] = {self._params[i]}, "
+            "in the zero padding between rows, which must stay 0"
+        )
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path):
@@ -753,8 +1010,23 @@ class Network:
         Returns
         -------
         pathlib.Path
+
+        Raises
+        ------
+        ValueError
+            The parameters are not finite (:func:`load` would refuse the file); the
+            message names the layer and index. Nothing is written.
+        OSError
+            The file cannot be written (the old one, if any, is left as it was).
+        RuntimeError
+            The network is being trained in another thread.
         """
         path = Path(path)
+        with self._in_use.reading("save"):
+            self._check_params("save")  # load refuses non-finite parameters: never write them
+            return self._save(path)
+
+    def _save(self, path):
         arrays = {
             "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
             "sizes": self._sizes.copy(),
@@ -972,8 +1244,12 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     data = first._training_arrays(training_data, test_data)
     compile_kernels(first.dtype)
 
+    for i, net in enumerate(networks):
+        net._check_params(f"train_many: networks[{i}]")
+
     def train(i):
-        return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ")
+        with networks[i]._in_use.training(f"train_many: networks[{i}]"):
+            return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ")
 
     with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
         futures = [pool.submit(train, i) for i in range(len(networks))]
@@ -1009,6 +1285,17 @@ def compile_kernels(dtype="float64", *, parallel=False):
     wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel else [])
     if all(key in _compiled for key in wanted):
         return 0.0
+    with _compile_lock:  # one thread compiles; the others then find the kernels ready
+        return _compile_kernels(dt, parallel)
+
+
+_compile_lock = threading.Lock()
+
+
+def _compile_kernels(dt, parallel):
+    wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel else [])
+    if all(key in _compiled for key in wanted):
+        return 0.0
     t0 = time.perf_counter()
     net = Network([3, 2, 2], seed=0, dtype=dt)
     X = np.zeros((2, 3), dtype=dt)
@@ -1021,6 +1308,8 @@ def compile_kernels(dtype="float64", *, parallel=False):
         _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
-        _compiled.add((dt, "parallel"))
+        with _parallel_region() as parallel_ok:
+            if parallel_ok:  # else the serial kernel will run instead (see _parallel_hazard)
+                _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+                _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0
