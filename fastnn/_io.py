@@ -109,7 +109,7 @@ def check_outputs(outputs):
             raise OutputPathError(f"{label} {path} is a directory; give a file name")
         parent = path.parent
         if not parent.exists():
-            raise OutputPathError(f"{label} {path}: the directory {parent} does not exist")
+            raise OutputPathError(f"{label} {path}: directory {parent} does not exist")
         if not parent.is_dir():
             raise OutputPathError(f"{label} {path}: {parent} is not a directory")
         try:

@@ -9,12 +9,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 import fastnn
 from fastnn import _config
+from fastnn._io import atomic_write, check_outputs, rescue_candidates, write_or_rescue
 
 
 def _sizes(text):
@@ -31,7 +31,7 @@ def _load(dataset, data_dir, dtype):
     from fastnn import datasets
 
     loader = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}[dataset]
-    return loader(data_dir, dtype=dtype)
+    return loader(data_dir, dtype=dtype, progress=None)  # a download shows a bar on a terminal
 
 
 def _add_data_args(parser):
@@ -50,14 +50,36 @@ def _add_data_args(parser):
 
 
 def _check_output(path, flag):
-    """Fail before any work if ``path`` cannot be written (its directory is missing)."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {path}: directory {path.parent} does not exist")
+    """Fail before any work if ``path`` cannot be written (see :func:`_check_outputs`)."""
+    _check_outputs([(flag, path)])
+
+
+def _check_outputs(outputs):
+    """Fail before any work unless every output ``(flag, path)`` can be written.
+
+    Each path must not be a directory, its directory must exist and take a new file
+    (tried), and no two outputs may name the same file: see
+    :func:`fastnn._io.check_outputs`. Raises ``OutputPathError`` (a ValueError).
+    """
+    return check_outputs(outputs)
+
+
+def _write_output(write, path, flag, what):
+    """Write an output that took long to make; on failure, to a rescue path the message names.
+
+    Returns True if ``path`` was written.
+    """
+    written, error = write_or_rescue(write, path)
+    if error is None:
+        return True
+    cause = error.strerror or str(error)
+    if written is not None:
+        print(f"fastnn train: error: cannot write {flag} {path} ({cause}); {what} was written to "
+              f"{written} instead", file=sys.stderr)
+    else:
+        print(f"fastnn train: error: cannot write {flag} {path} ({cause}), nor a rescue copy in the "
+              f"current or the temporary directory; {what} is lost", file=sys.stderr)
+    return False
 
 
 def _cmd_train(args):
@@ -74,8 +96,8 @@ def _cmd_train(args):
     n_jobs = _check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
-    _check_output(args.save, "--save")
-    _check_output(args.json, "--json")
+    # Every output, before minutes of training: a typo in a path must not cost the run.
+    _check_outputs([("--save", args.save), ("--json", args.json)])
     net = fastnn.Network(args.sizes, seed=args.seed, dtype=args.dtype)
     t0 = time.perf_counter()
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
@@ -100,6 +122,17 @@ def _cmd_train(args):
         if args.save:
             print(f"fastnn train: {args.save} was not written", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.save:  # keep the epochs done so far, apart from the file asked for
+            for candidate in rescue_candidates(args.save):
+                try:
+                    net.save(candidate)
+                except OSError:
+                    continue
+                print(f"\nfastnn train: interrupted; the network as trained so far was saved to {candidate} "
+                      f"({args.save} was not written)", file=sys.stderr)
+                break
+        raise
     wall = time.perf_counter() - t0
     if history:
         best = max(history, key=lambda r: r.test_correct)
@@ -109,18 +142,23 @@ def _cmd_train(args):
             f"{best.epoch}; training {train_s:.2f} s ({train_s / len(history):.3f} s/epoch), "
             f"{wall:.2f} s with evaluation"
         )
+    status = 0
     if args.save:
-        path = net.save(args.save)
-        print(f"Saved the network to {path}")
+        if _write_output(net.save, args.save, "--save", "the trained network"):
+            print(f"Saved the network to {args.save}")
+        else:
+            status = 1
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {"args": {k: v for k, v in vars(args).items() if k != "func"},
-                 "history": [r.as_dict() for r in history]},
-                f,
-                indent=2,
-            )
-    return 0
+        record = {"args": {k: v for k, v in vars(args).items() if k != "func"},
+                  "history": [r.as_dict() for r in history]}
+
+        def write_json(path):
+            with atomic_write(path) as (f, _):
+                f.write(json.dumps(record, indent=2).encode())
+
+        if not _write_output(write_json, args.json, "--json", "the history"):
+            status = 1
+    return status
 
 
 def _cmd_evaluate(args):

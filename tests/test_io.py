@@ -21,7 +21,7 @@ def test_check_outputs_accepts_new_and_existing_files(tmp_path):
     "make, fragment",
     [
         (lambda d: d, "is a directory; give a file name"),
-        (lambda d: d / "missing" / "net.npz", "net.npz: the directory {d}/missing does not exist"),
+        (lambda d: d / "missing" / "net.npz", "net.npz: directory {d}/missing does not exist"),
         (lambda d: (d / "file").write_text("x") and d / "file" / "net.npz",
          "net.npz: {d}/file is not a directory"),
     ],
