@@ -1206,6 +1206,17 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
         A network diverged: it is restored to its parameters from before that epoch
         (see :meth:`Network.SGD`); the others finish their epochs first. The error of
         the first such network in ``networks`` is raised, naming it.
+    RuntimeError
+        A network is being trained or read in another thread (see the Notes of
+        :meth:`Network.SGD`).
+
+    Notes
+    -----
+    Each network is trained by the serial kernel in its own thread, so none of Numba's
+    threading-layer hazards applies (no parallel region runs). A network must not be
+    used elsewhere while it trains: another thread's ``feedforward``, ``evaluate``,
+    ``save`` or ``SGD`` on it raises RuntimeError instead of reading parameters that
+    are changing.
 
     Examples
     --------
