@@ -1,9 +1,9 @@
 """Faults in Numba's on-disk cache never escape: fastnn compiles in memory and warns once.
 
-Each fault is made for real in a temporary NUMBA_CACHE_DIR -- truncated and garbage
+Each fault is made for real in a temporary cache directory -- truncated and garbage
 entries, a corrupt index, the cache directory gone (a file in its place) and a full disk
-(RLIMIT_FSIZE) when the kernel is saved -- in child processes (the cache is per process),
-three of them for all the cases. The kernel is a one-line function compiled through
+(RLIMIT_FSIZE) when the kernel is saved -- and met in one child process (a fault must
+not end the test run); the cache is written and read back in this process. The kernel is a one-line function compiled through
 ``fastnn._config.jit``, the decorator of every fastnn kernel.
 """
 
@@ -73,14 +73,36 @@ def cache_files(root, case, suffix):
     return sorted((root / "cache" / case).rglob(f"*{suffix}"))
 
 
-@pytest.mark.skipif(_config.JIT_DISABLED, reason="no cache without the JIT")
-def test_cache_faults_compile_in_memory_and_warn_once(tmp_path):
+@pytest.fixture
+def probes(tmp_path, monkeypatch):
+    """Import ``probe_<case>`` with Numba's cache in ``tmp_path/cache/<case>``, in this process."""
+    import importlib
+
+    import numba
+
     (tmp_path / "src").mkdir()
     for case in CASES:
         (tmp_path / "src" / f"probe_{case}.py").write_text(PROBE)
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
 
-    cold = run_child("populate", tmp_path, CASES)
-    assert all(value == 2.5 and hits == 0 and not caught for value, hits, caught in cold.values())
+    def run(cases):
+        out = {}
+        for case in cases:
+            monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "cache" / case))
+            sys.modules.pop(f"probe_{case}", None)  # a fresh dispatcher, which reads the disk
+            module = importlib.import_module(f"probe_{case}")
+            out[case] = [module.add_one(1.5), sum(module.add_one.stats.cache_hits.values()), []]
+        return out
+
+    yield run
+    for case in CASES:
+        sys.modules.pop(f"probe_{case}", None)
+
+
+@pytest.mark.skipif(_config.JIT_DISABLED or not _config.CACHE, reason="no disk cache")
+def test_cache_faults_compile_in_memory_and_warn_once(tmp_path, probes):
+    cold = probes(CASES)  # compiled and written to each case's cache, here (no fault: no warning)
+    assert cold == {case: [2.5, 0, []] for case in CASES}
     for case in CASES:
         assert len(cache_files(tmp_path, case, ".nbi")) == 1 and cache_files(tmp_path, case, ".nbc")
 
@@ -91,7 +113,7 @@ def test_cache_faults_compile_in_memory_and_warn_once(tmp_path):
     for nbi in cache_files(tmp_path, "index", ".nbi"):
         nbi.write_bytes(nbi.read_bytes()[:20])
 
-    faults = run_child("faults", tmp_path, CASES)
+    faults = run_child("faults", tmp_path, CASES)  # one process: a fault may end it
     for case, (value, hits, caught) in faults.items():
         assert value == 2.5, case  # the right answer, compiled in memory
         assert hits == 0, case
@@ -106,9 +128,8 @@ def test_cache_faults_compile_in_memory_and_warn_once(tmp_path):
     assert "could not be read (NotADirectoryError" in faults["gone"][2][0]
     assert "could not be written (OSError: [Errno 27] File too large" in faults["full"][2][0]
 
-    # A corrupt entry was overwritten by the compile that replaced it: the next run loads it.
-    repaired = run_child("repaired", tmp_path, ("truncated", "garbage"))
-    assert repaired == {"truncated": [2.5, 1, []], "garbage": [2.5, 1, []]}
+    # A corrupt entry was overwritten by the compile that replaced it: it loads again.
+    assert probes(("truncated", "garbage")) == {"truncated": [2.5, 1, []], "garbage": [2.5, 1, []]}
 
 
 @pytest.mark.skipif(_config.JIT_DISABLED or not _config.CACHE, reason="no disk cache")

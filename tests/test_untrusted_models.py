@@ -86,7 +86,7 @@ def uncompressed_bytes(content):
         return sum(info.file_size for info in z.infolist())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                      HealthCheck.too_slow])
 @given(content=model_files())
 def test_load_of_random_headers_raises_only_model_file_error_within_a_memory_bound(content, tmp_path):
