@@ -18,10 +18,8 @@ from fastnn import _config
         ("FASTNN_ROW_ALIGN", "8.0", "accepted: an integer from 1 to 64"),
         ("FASTNN_FASTMATH", "reassoc,afn", "unknown flag(s) ['afn']"),
         ("FASTNN_FASTMATH", "fast", "must not contain ['fast']"),
-        ("FASTNN_DOWNLOAD_TIMEOUT", "-1", "accepted: seconds > 0: one number for both, or "
-                                          "CONNECT,READ"),
-        ("FASTNN_MIRRORS", "ftp://example.org/", "'ftp://example.org/' is not an http://, https:// "
-                                                 "or file:// URL"),
+        ("FASTNN_DOWNLOAD_TIMEOUT", "-1", "accepted: seconds > 0: one number for both, or CONNECT,READ"),
+        ("FASTNN_MIRRORS", "ftp://example.org/", "'ftp://example.org/' is not an http://, https:// or file:// URL"),
         ("FASTNN_DATA", __file__, "(it is a file, not a directory); accepted: a directory"),
         ("FASTNN_CACHE_DIR", __file__, "(it is a file, not a directory)"),
     ],
