@@ -5,10 +5,26 @@
 ``conftest`` that the tests import ``one_hot`` from.)
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+#: Modules of fastnn/ that pytest's --doctest-modules must not import: ``__main__`` runs the
+#: command line on import.
+collect_ignore = ["fastnn/__main__.py"]
+
+#: Modules that import an optional dependency (an extra) at the top: their doctests are
+#: collected only where it is installed, so a missing extra never breaks collection.
+OPTIONAL_MODULES = {
+    "fastnn/plot.py": "matplotlib",
+    "fastnn/sklearn.py": "sklearn",
+    "fastnn/sweep.py": "distributed",
+    "fastnn/onnx.py": "onnx",
+    "fastnn/images.py": "PIL",
+}
+collect_ignore += [path for path, module in OPTIONAL_MODULES.items() if importlib.util.find_spec(module) is None]
 
 SHARED_MNIST = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
 

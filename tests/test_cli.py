@@ -3,20 +3,13 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, run_python
 
 import fastnn
 from fastnn import _config, _kernels, cli
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_python(code, **env):
-    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=REPO)
 
 
 def test_train_evaluate_round_trip(mnist_dir, tmp_path, capsys):
@@ -156,7 +149,9 @@ def test_fastmath_parsing():
     assert _config.FASTMATH == {"reassoc", "contract", "nsz"} or "FASTNN_FASTMATH" in os.environ
 
 
-@pytest.mark.parametrize("env", [{"FASTNN_FASTMATH": "0"}, {"FASTNN_FASTMATH": "reassoc"}, {"FASTNN_FLUSH_DENORMALS": "0"}])
+@pytest.mark.parametrize(
+    "env", [{"FASTNN_FASTMATH": "0"}, {"FASTNN_FASTMATH": "reassoc"}, {"FASTNN_FLUSH_DENORMALS": "0"}]
+)
 def test_non_default_compile_options_bypass_the_disk_cache(env):
     """Numba's cache key ignores compile options: a kernel cached under other flags is stale."""
     result = run_python("from fastnn import _config; print(_config.CACHE)", **env)
@@ -169,7 +164,8 @@ def test_non_default_compile_options_bypass_the_disk_cache(env):
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["train", "--save", "/nonexistent-dir/m.npz"], "--save /nonexistent-dir/m.npz: directory /nonexistent-dir does not exist"),
+        (["train", "--save", "/nonexistent-dir/m.npz"],
+         "--save /nonexistent-dir/m.npz: directory /nonexistent-dir does not exist"),
         (["train", "--json", "/"], "--json / is a directory"),
         (["train", "--seed", "-1"], "seed must be >= 0, got -1"),
         (["train", "--epochs", "-1"], "--epochs must be >= 0, got -1"),

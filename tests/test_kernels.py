@@ -3,11 +3,11 @@
 import numba
 import numpy as np
 import pytest
-from conftest import one_hot
 
 import fastnn
-from fastnn import _kernels, reference
-from fastnn.implementations import IMPLEMENTATIONS
+from fastnn import _kernels, parallel, reference
+from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.validation import one_hot
 
 
 def tiny_net(dtype="float64"):
@@ -269,7 +269,7 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
         assert cost == want_cost
 
 
-@pytest.mark.parametrize("min_block", [16, 64, _kernels._MIN_BLOCK])
+@pytest.mark.parametrize("min_block", [16, 64, parallel.MIN_BLOCK[8]])
 def test_parallel_blocks_partition_each_layer(min_block):
     """Blocks tile [0, ld) in order, cut at multiples of 16, and narrow layers stay whole."""
     for ld in (8, 32, 104, 128, 200, 512, 1000, 1008):

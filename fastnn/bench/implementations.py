@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from fastnn import _kernels, reference
-from fastnn.network import aligned_copy
+from fastnn.network import Network
 
 __all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumbaParallelEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
 
@@ -21,8 +21,9 @@ class NumbaEpoch:
     name = "numba"
 
     def __init__(self, net):
-        self.net = net
-        self.params = aligned_copy(net.params)  # a copy, on a cache line as the network's
+        self.net = Network(net.sizes, dtype=net.dtype)  # a copy, its buffer on a cache line
+        self.net.params = net.params
+        self.params = self.net.params
         self._indexed = (None, None)
 
     def epoch(self, X, Y, perm, mini_batch_size, eta):
@@ -41,8 +42,7 @@ class NumbaEpoch:
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""
-        weights, biases = self.net._views(self.params)
-        return [w.copy() for w in weights], [b.copy() for b in biases]
+        return [w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases]
 
 
 class NumbaParallelEpoch(NumbaEpoch):
