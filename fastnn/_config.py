@@ -4,8 +4,8 @@ Each setting can be overridden by an environment variable read once, at import:
 
 ``FASTNN_FASTMATH``
     Comma-separated LLVM fast-math flags, ``"0"``/``"off"`` for none, default
-    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (plain-loop kernels
-    were 3-4.5x slower without it on this project's machine); ``contract`` allows fused
+    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (what it is worth:
+    docs/performance.md, "Settings"); ``contract`` allows fused
     multiply-add; ``nsz`` ignores the sign of zero. Never ``nnan``/``ninf`` (a NaN check
     inside such a kernel is optimised away, so divergence could go unseen) nor ``arcp``
     (division becomes a reciprocal estimate: with ``fastmath=True`` the float32 sigmoid
@@ -61,7 +61,7 @@ ROW_ALIGN = int(_row_align)
 #: DAZ bits of MXCSR are set on entry and restored on exit, like PyTorch's
 #: ``torch.set_flush_denormal(True)``). Online float32 training with eta = 3 drives many
 #: sigmoid outputs and errors below 1.2e-38, where every operation takes a slow
-#: microcode path: an epoch took 3-4x longer. Values that small cannot change a weight.
+#: microcode path (docs/performance.md, "Settings"). Values that small cannot change a weight.
 #: ``FASTNN_FLUSH_DENORMALS=0`` keeps IEEE gradual underflow.
 FLUSH_DENORMALS = os.environ.get("FASTNN_FLUSH_DENORMALS", "1").strip().lower() not in {"0", "off", "false", "no"}
 

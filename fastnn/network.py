@@ -3,7 +3,8 @@
 This is the thin layer over :mod:`fastnn._kernels`: it checks and converts inputs once, at
 the boundary (with :mod:`fastnn.validation`), owns the random generator, allocates, runs
 the epoch loop and keeps the history. Saving is :mod:`fastnn.persistence`'s, the threading
-policy :mod:`fastnn.parallel`'s. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
+policy :mod:`fastnn.parallel`'s. Everything follows Chapter 1 of Nielsen, *Neural Networks
+and Deep Learning*.
 """
 
 import dataclasses
@@ -76,7 +77,7 @@ def aligned_copy(a):
 
     The kernels load whole 512-bit vectors from the parameter buffer; NumPy aligns to
     16 bytes only, and on an unaligned buffer each vector load touches two cache lines
-    (what that costs: docs/performance.md, "Alignment").
+    (what that cost: docs/performance.md, "Parameters on cache lines").
     """
     a = np.asarray(a)
     align = _kernels._ALIGN // a.itemsize
@@ -379,7 +380,7 @@ class Network:
             :func:`fastnn.parallel.splits`; ask :meth:`splits`). The parameters and
             costs are those of ``n_jobs=1`` bit for bit: each thread owns whole units, so
             no sum is split between threads. It pays off only for wide layers on idle
-            cores (measurements: docs/performance.md, "Threads"). To use the cores on
+            cores (measurements: docs/performance.md, "Two cores"). To use the cores on
             small networks, train several at once with :func:`fastnn.train_many`. The
             first call that splits a layer compiles the parallel kernel (seconds; cached
             on disk).

@@ -131,10 +131,8 @@ def cycles(edges):
 def violations(root):
     """Human-readable breaches of the rules above, for the package at ``root``."""
     edges, local = import_graph(root)
-    problems = []
-    for m in sorted(edges):
-        if layer_of(m) is None:
-            problems.append(f"{m} has no layer: add it to LAYERS in tests/test_layout.py")
+    problems = [f"{m} has no layer: add it to LAYERS in tests/test_layout.py"
+                for m in sorted(edges) if layer_of(m) is None]
     for m, targets in sorted(edges.items()):
         for t in sorted(targets):
             lm, lt = layer_of(m), layer_of(t)
