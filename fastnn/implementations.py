@@ -54,12 +54,27 @@ class NumbaParallelEpoch(NumbaEpoch):
 
     name = "numba-parallel"
 
+    def __init__(self, net, *, n_threads=None, min_block=None):
+        super().__init__(net)
+        self.n_threads = n_threads
+        self.min_block = min_block
+
     def epoch(self, X, Y, perm, mini_batch_size, eta):
-        """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads."""
+        """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads.
+
+        With ``min_block`` given, the parallel kernel runs whatever the network, its
+        layers split into blocks of at least ``min_block`` columns over ``n_threads``
+        (default ``numba.get_num_threads()``): how the tests split small layers.
+        """
         if self._indexed[0] is not X:
             self._indexed = (X, _kernels._csr(X))
-        return self.net._epoch(
-            self._indexed[1], Y, perm, mini_batch_size, eta, numba.get_num_threads(), params=self.params
+        n_threads = numba.get_num_threads() if self.n_threads is None else self.n_threads
+        if self.min_block is None:
+            return self.net._epoch(self._indexed[1], Y, perm, mini_batch_size, eta, n_threads, params=self.params)
+        net = self.net
+        return _kernels._sgd_epoch_parallel(
+            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta,
+            n_threads, self.min_block,
         )
 
 
