@@ -365,16 +365,9 @@ def _peer_versions():
 
 def _cache_counts():
     """Numba's (cache hits, cache misses), summed over fastnn's compiled kernels."""
-    from fastnn import _kernels
+    from fastnn.kernels import cache
 
-    hits = misses = 0
-    for name in dir(_kernels):
-        stats = getattr(getattr(_kernels, name), "stats", None)
-        if stats is None or not hasattr(stats, "cache_hits"):
-            continue
-        hits += sum(stats.cache_hits.values())
-        misses += sum(stats.cache_misses.values())
-    return hits, misses
+    return cache.counts()
 
 
 def _compile(dtype):

@@ -137,13 +137,13 @@ def _cmd_evaluate(args):
 
 
 def _cmd_cache(args):
-    from fastnn import _config
+    from fastnn.kernels import cache
 
-    directory = _config.cache_dir()
+    directory = cache.cache_dir()
     if directory is None:
-        print("Kernels are not cached on disk (FASTNN_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
+        print("Kernels are not cached on disk (FASTNN_KERNEL_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
         return 0
-    files = _config.cache_files()
+    files = cache.cache_files()
     if args.action == "info":
         size = sum(f.stat().st_size for f in files)
         print(f"{directory}: {len(files)} cached kernel files, {size / 1e6:.1f} MB")

@@ -1,6 +1,6 @@
 """The public model: a feedforward network of sigmoid neurons trained by SGD.
 
-This is the thin layer over :mod:`fastnn._kernels`: it validates and converts inputs once,
+This is the thin layer over :mod:`fastnn.kernels`: it validates and converts inputs once,
 at the boundary, owns the random generator, allocates, runs the epoch loop and keeps the
 history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels
+from fastnn import _config, _layout, kernels
+from fastnn._layout import LD
 from fastnn._io import atomic_write
 
 __all__ = ["Network", "EpochResult", "load", "train_many", "compile_kernels", "DataRangeWarning", "ModelFileError"]
@@ -78,30 +79,7 @@ class EpochResult:
         return dataclasses.asdict(self)
 
 
-def _layout(sizes, align):
-    """Offsets of each layer's (padded, transposed) weights and biases in the flat buffer."""
-    offsets = [0]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        ld = -(-n_out // align) * align
-        offsets.append(offsets[-1] + n_in * ld)
-        offsets.append(offsets[-1] + ld)
-    return np.array(offsets, dtype=np.int64)
-
-
-def aligned_copy(a):
-    """A 1-D copy of ``a`` whose first element starts a 64-byte cache line.
-
-    The kernels load whole 512-bit vectors from the parameter buffer; NumPy aligns to
-    16 bytes only, and an unaligned buffer made an epoch 12-38 % slower on this
-    project's machine (each vector load touched two cache lines).
-    """
-    a = np.asarray(a)
-    align = _kernels._ALIGN // a.itemsize
-    buf = np.empty(a.size + align, a.dtype)
-    start = (-buf.ctypes.data) % _kernels._ALIGN // a.itemsize
-    out = buf[start : start + a.size]
-    out[:] = a.reshape(-1)
-    return out
+aligned_copy = _layout.aligned_copy  # kept importable from here
 
 
 def _check_int(value, name, minimum):
@@ -194,7 +172,7 @@ class Network:
     The model of Chapter 1 of Nielsen, *Neural Networks and Deep Learning*: layer
     ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
     C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
-    are Numba kernels (:mod:`fastnn._kernels`); :mod:`fastnn.reference` is the same
+    are Numba kernels (:mod:`fastnn.kernels`); :mod:`fastnn.reference` is the same
     algorithm in NumPy.
 
     Parameters
@@ -215,9 +193,11 @@ class Network:
     dtype : numpy.dtype
     params : ndarray of shape (n_params_padded,)
         Every weight and bias in one C-contiguous buffer, starting on a 64-byte cache
-        line (see :func:`aligned_copy`). Weight layer ``l`` is stored
+        line (see :func:`fastnn._layout.aligned_copy`). Weight layer ``l`` is stored
         transposed, row ``i`` holding the weights out of input ``i``, each row padded with
-        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
+        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._layout`.
+    layers : ndarray of shape (len(sizes) - 1, 6), int64
+        Where each layer lives in ``params`` (:func:`fastnn._layout.layer_table`).
     weights : tuple of ndarray
         ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
         ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
@@ -253,8 +233,8 @@ class Network:
         self.dtype = _check_dtype(dtype)
         self._rng = np.random.default_rng(_check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
-        self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
-        self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
+        self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
+        self._params = _layout.aligned_copy(np.zeros(_layout.n_params(self._layers), dtype=self.dtype))
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
@@ -325,14 +305,19 @@ class Network:
         """Number of layers, the input layer included (the book's ``num_layers``)."""
         return len(self.sizes)
 
+    @property
+    def layers(self):
+        """The layer table of :attr:`params` (:func:`fastnn._layout.layer_table`), read-only."""
+        view = self._layers.view()
+        view.flags.writeable = False
+        return view
+
     def _views(self, buf):
-        weights, biases = [], []
-        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w0, b0, end = self._offsets[2 * l : 2 * l + 3]
-            ld = (b0 - w0) // n_in
-            weights.append(buf[w0:b0].reshape(n_in, ld)[:, :n_out].T)
-            biases.append(buf[b0 : b0 + n_out])
-        return weights, biases
+        return _layout.views(buf, self._layers)
+
+    def _bundle(self, params=None):
+        """The kernels' network bundle ``(params, layers)``."""
+        return (self._params if params is None else params), self._layers
 
     def __repr__(self):
         return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
@@ -497,7 +482,7 @@ class Network:
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         if column:
             return out.reshape(-1, 1)  # the book's column vector in, column vector out
         return out[0] if len(shape) == 1 else out
@@ -528,7 +513,7 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        kernels.backprop(self._bundle(), X, Y, grad)
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
@@ -552,7 +537,8 @@ class Network:
         eta = _check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
+        data, indices, indptr = kernels.csr(X)
+        cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta)
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
@@ -614,19 +600,21 @@ class Network:
         return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data):
-        """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
+        """``(X, Y, inputs, test)``: the checked data in this network's dtype, and the kernels'
+        bundle ``inputs = (data, indices, indptr, Y)`` (the CSR form of ``X``, then ``Y``)."""
         X, Y, _ = self._data(training_data, "training_data")
         test = None
         if test_data is not None:
             X_test, _, labels = self._data(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, _kernels._csr(X_test))
-        return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
+            test = (X_test, labels, kernels.csr(X_test))
+        data, indices, indptr = kernels.csr(X)  # once per call: each epoch reads it in a new order
+        return X, Y, (data, indices, indptr, Y), test
 
     def _splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(n_jobs=n_jobs)`` splits a layer over threads: m > 1 and a layer of at
-        least ``2 * _kernels._min_block(itemsize)`` (padded) units.
+        least ``2 * kernels.min_block(itemsize)`` (padded) units.
 
         The one place this is decided. At m = 1 two fork-joins per sample cost what the
         second core saved here: 784-1000-10 took 3.98 s on two threads against 4.01 s on
@@ -634,36 +622,35 @@ class Network:
         """
         if n_jobs == 1 or mini_batch_size == 1:
             return False
-        min_block = _kernels._min_block(self.dtype.itemsize)
-        return any(
-            _kernels._n_blocks((self._offsets[2 * l + 1] - self._offsets[2 * l]) // n_in, n_jobs, min_block) > 1
-            for l, n_in in enumerate(self.sizes[:-1])
-        )
+        min_block = kernels.min_block(self.dtype.itemsize)
+        return any(kernels.n_blocks(int(ld), n_jobs, min_block) > 1 for ld in self._layers[:, LD])
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
-        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
-        params = self._params if params is None else params
+    def _epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None):
+        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks.
+
+        ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)``.
+        """
+        net = self._bundle(params)
         if not self._splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
-            return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                _kernels._min_block(self.dtype.itemsize),
+            return kernels.sgd_epoch_parallel(
+                net, inputs, perm, mini_batch_size, eta, n_jobs, kernels.min_block(self.dtype.itemsize)
             )
         finally:
             numba.set_num_threads(previous)
 
     def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix=""):
-        X, Y, csr, test = data
+        X, _, inputs, test = data
         n = X.shape[0]
         history = []
         for j in range(epochs):
             before = self.params.copy()
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs)
+            cost = self._epoch(inputs, perm, mini_batch_size, eta, n_jobs)
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
                 self.params[:] = before
@@ -690,12 +677,12 @@ class Network:
                 print(prefix + _format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels, csr=None):
+    def _count_correct(self, X, labels, x_csr=None):
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        if csr is None:
-            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        if x_csr is None:
+            kernels.feedforward(self._bundle(), X, out)
         else:
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            kernels.feedforward_csr(self._bundle(), x_csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -728,7 +715,7 @@ class Network:
         """
         X, Y, _ = self._data(data, "data")
         out = np.empty_like(Y)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
 
     def _check_finite(self, where):
@@ -969,13 +956,14 @@ def compile_kernels(dtype="float64", *, parallel=False):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    csr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
+    inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
-        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
-        _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
-        _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1)
+        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+        kernels.feedforward(net._bundle(), X, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+        kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, 2, 1)
         _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0
