@@ -1,10 +1,10 @@
 """The public model: a feedforward network of sigmoid neurons trained by SGD.
 
-This is the thin layer over :mod:`fastnn._kernels`: it checks and converts inputs once, at
+This is the thin layer over :mod:`fastnn.kernels`: it checks and converts inputs once, at
 the boundary (with :mod:`fastnn.validation`), owns the random generator, allocates, runs
 the epoch loop and keeps the history. Saving is :mod:`fastnn.persistence`'s, the threading
-policy :mod:`fastnn.parallel`'s. Everything follows Chapter 1 of Nielsen, *Neural Networks
-and Deep Learning*.
+policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. Everything
+follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
 import dataclasses
@@ -13,7 +13,8 @@ import time
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels, parallel, persistence, validation
+from fastnn import _config, _layout, kernels, parallel, persistence, validation
+from fastnn._layout import LD
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
 __all__ = ["EpochResult", "Network", "compile_kernels", "load"]
@@ -62,30 +63,7 @@ class EpochResult:
         return dataclasses.asdict(self)
 
 
-def _layout(sizes, align):
-    """Offsets of each layer's (padded, transposed) weights and biases in the flat buffer."""
-    offsets = [0]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        ld = -(-n_out // align) * align
-        offsets.append(offsets[-1] + n_in * ld)
-        offsets.append(offsets[-1] + ld)
-    return np.array(offsets, dtype=np.int64)
-
-
-def aligned_copy(a):
-    """A 1-D copy of ``a`` whose first element starts a 64-byte cache line.
-
-    The kernels load whole 512-bit vectors from the parameter buffer; NumPy aligns to
-    16 bytes only, and on an unaligned buffer each vector load touches two cache lines
-    (what that cost: docs/performance.md, "Parameters on cache lines").
-    """
-    a = np.asarray(a)
-    align = _kernels._ALIGN // a.itemsize
-    buf = np.empty(a.size + align, a.dtype)
-    start = (-buf.ctypes.data) % _kernels._ALIGN // a.itemsize
-    out = buf[start : start + a.size]
-    out[:] = a.reshape(-1)
-    return out
+aligned_copy = _layout.aligned_copy  # kept importable from here
 
 
 def _check_training(epochs, mini_batch_size, eta, n_jobs):
@@ -103,7 +81,7 @@ class Network:
     The model of Chapter 1 of Nielsen, *Neural Networks and Deep Learning*: layer
     ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
     C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
-    are Numba kernels (:mod:`fastnn._kernels`); :mod:`fastnn.reference` is the same
+    are Numba kernels (:mod:`fastnn.kernels`); :mod:`fastnn.reference` is the same
     algorithm in NumPy.
 
     Parameters
@@ -124,9 +102,11 @@ class Network:
     dtype : numpy.dtype
     params : ndarray of shape (n_params_padded,)
         Every weight and bias in one C-contiguous buffer, starting on a 64-byte cache
-        line (see :func:`aligned_copy`). Weight layer ``l`` is stored
+        line (see :func:`fastnn._layout.aligned_copy`). Weight layer ``l`` is stored
         transposed, row ``i`` holding the weights out of input ``i``, each row padded with
-        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
+        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._layout`.
+    layers : ndarray of shape (len(sizes) - 1, 6), int64
+        Where each layer lives in ``params`` (:func:`fastnn._layout.layer_table`).
     weights : tuple of ndarray
         ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
         ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
@@ -162,8 +142,8 @@ class Network:
         self.dtype = check_dtype(dtype)
         self._rng = np.random.default_rng(check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
-        self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
-        self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
+        self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
+        self._params = _layout.aligned_copy(np.zeros(_layout.n_params(self._layers), dtype=self.dtype))
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
@@ -234,14 +214,19 @@ class Network:
         """Number of layers, the input layer included (the book's ``num_layers``)."""
         return len(self.sizes)
 
+    @property
+    def layers(self):
+        """The layer table of :attr:`params` (:func:`fastnn._layout.layer_table`), read-only."""
+        view = self._layers.view()
+        view.flags.writeable = False
+        return view
+
     def _views(self, buf):
-        weights, biases = [], []
-        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w0, b0, end = self._offsets[2 * l : 2 * l + 3]
-            ld = (b0 - w0) // n_in
-            weights.append(buf[w0:b0].reshape(n_in, ld)[:, :n_out].T)
-            biases.append(buf[b0 : b0 + n_out])
-        return weights, biases
+        return _layout.views(buf, self._layers)
+
+    def _bundle(self, params=None):
+        """The kernels' network bundle ``(params, layers)``."""
+        return (self._params if params is None else params), self._layers
 
     def __repr__(self):
         return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
@@ -288,7 +273,7 @@ class Network:
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         if column:
             return out.reshape(-1, 1)  # the book's column vector in, column vector out
         return out[0] if len(shape) == 1 else out
@@ -319,7 +304,7 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        kernels.backprop(self._bundle(), X, Y, grad)
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
@@ -343,7 +328,8 @@ class Network:
         eta = check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
+        data, indices, indptr = kernels.csr(X)
+        cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta)
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
@@ -404,15 +390,17 @@ class Network:
         return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data):
-        """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
+        """``(X, Y, inputs, test)``: the checked data in this network's dtype, and the kernels'
+        bundle ``inputs = (data, indices, indptr, Y)`` (the CSR form of ``X``, then ``Y``)."""
         X, Y, _ = self._data(training_data, "training_data")
         test = None
         if test_data is not None:
             X_test, _, labels = self._data(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, _kernels._csr(X_test))
-        return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
+            test = (X_test, labels, kernels.csr(X_test))
+        data, indices, indptr = kernels.csr(X)  # once per call: each epoch reads it in a new order
+        return X, Y, (data, indices, indptr, Y), test
 
     def splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
@@ -428,20 +416,24 @@ class Network:
         bool
             The rule of :func:`fastnn.parallel.splits` on this network's padded widths.
         """
-        widths = [(self._offsets[2 * l + 1] - self._offsets[2 * l]) // n_in for l, n_in in enumerate(self.sizes[:-1])]
-        return parallel.splits(widths, n_jobs, mini_batch_size, self.dtype)
+        return parallel.splits(self._layers[:, LD], n_jobs, mini_batch_size, self.dtype)
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
-        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
-        params = self._params if params is None else params
+    def run_epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None):
+        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks.
+
+        For package use (the benchmarks' table, ``tools/threads_report.py``): no checks.
+        ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)`` (from
+        :meth:`prepare`), ``perm`` the int64 order of the samples, ``n_jobs`` resolved
+        (>= 1). Returns the summed training cost.
+        """
+        net = self._bundle(params)
         if not self.splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
-            return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                parallel.min_block(self.dtype),
+            return kernels.sgd_epoch_parallel(
+                net, inputs, perm, mini_batch_size, eta, n_jobs, parallel.min_block(self.dtype)
             )
         finally:
             numba.set_num_threads(previous)
@@ -463,14 +455,14 @@ class Network:
         For package use; ``prefix`` starts each printed line and each error message.
         Returns the list of :class:`EpochResult`.
         """
-        X, Y, csr, test = data
+        X, _, inputs, test = data
         n = X.shape[0]
         history = []
         for j in range(epochs):
             before = self.params.copy()
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs)
+            cost = self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs)
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
                 self.params[:] = before
@@ -481,7 +473,7 @@ class Network:
                     "scaled to [0, 1]."
                 )
             t1 = time.perf_counter()
-            correct = self._count_correct(*test) if test is not None else None
+            correct = self.count_correct(*test) if test is not None else None
             eval_seconds = time.perf_counter() - t1
             result = EpochResult(
                 epoch=j,
@@ -497,12 +489,16 @@ class Network:
                 print(prefix + _format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels, csr=None):
+    def count_correct(self, X, labels, x_csr=None):
+        """Inputs of the checked ``X`` (or its CSR form ``x_csr``) whose argmax is ``labels``.
+
+        For package use: :meth:`evaluate` without the checks.
+        """
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        if csr is None:
-            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        if x_csr is None:
+            kernels.feedforward(self._bundle(), X, out)
         else:
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            kernels.feedforward_csr(self._bundle(), x_csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -520,7 +516,7 @@ class Network:
         X, _, labels = self._data(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-        return self._count_correct(X, labels)
+        return self.count_correct(X, labels)
 
     def cost(self, data):
         """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
@@ -535,7 +531,7 @@ class Network:
         """
         X, Y, _ = self._data(data, "data")
         out = np.empty_like(Y)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
 
     def _check_finite(self, where):
@@ -626,13 +622,14 @@ def compile_kernels(dtype="float64", *, parallel=False):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    csr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
+    inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
-        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
-        _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
-        _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1)
+        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+        kernels.feedforward(net._bundle(), X, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+        kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, 2, 1)
         _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

@@ -37,14 +37,9 @@ OPTIONAL = {"matplotlib", "sklearn", "distributed", "onnx", "onnxruntime", "PIL"
             "tqdm"}  # optional in datasets' download bar until it becomes a runtime dependency (issue 12)
 
 
-#: Breaches that the kernel half of issue 10 (branch layout-kernels) removes, by (module,
-#: package imported inside a function). Listed so that everything else is checked now; the
-#: test fails when one is gone, so the list shrinks to nothing when that branch lands.
-KNOWN = {
-    ("fastnn._config", "pathlib"),  # _config.cache_dir() moves to kernels/cache.py
-    ("fastnn._config", "fastnn"),  # ... which reads the cache path from fastnn._kernels
-    ("fastnn._kernels", "llvmlite"),  # _kernels.py becomes kernels/
-}
+#: Function-local imports tolerated for now, by (module, package imported): none. (The
+#: mechanism stays for a branch that lands with one; the test fails when one is gone.)
+KNOWN = frozenset()
 
 
 def module_name(path, root):
