@@ -478,6 +478,15 @@ class TestRowKernels:
         np.testing.assert_allclose(out, want, **self.tol(dtype))
 
 
+@pytest.fixture(scope="module")
+def row_ops():
+    """``(vector, loops)``: the row operations of _llvm and of rows, compiled once per module.
+
+    (A module-level fixture: pytest 9 deprecates class-scoped fixtures written as methods.)
+    """
+    return _row_wrappers(_llvm), _row_wrappers(rows)
+
+
 @pytest.mark.skipif(fastnn._config.JIT_DISABLED, reason="the vector code runs only compiled")
 class TestRowKernelsAgreeWithTheirLoops:
     """The vector code of fastnn.kernels._llvm against its specification, the loops of
@@ -486,14 +495,10 @@ class TestRowKernelsAgreeWithTheirLoops:
 
     LDS = TestRowKernels.LDS
 
-    @pytest.fixture(scope="class")
-    def ops(self):
-        return _row_wrappers(_llvm), _row_wrappers(rows)
-
     @pytest.mark.parametrize("dtype", ["float64", "float32"])
     @pytest.mark.parametrize("ld", LDS)
-    def test_every_operation(self, ops, dtype, ld):
-        vector, loops = ops
+    def test_every_operation(self, row_ops, dtype, ld):
+        vector, loops = row_ops
         rng, w, x, (data, indices, indptr) = TestRowKernels().setup(dtype, ld, seed=ld)
         tol = TestRowKernels.tol(dtype)
         d = rng.standard_normal(2 + ld).astype(dtype)
