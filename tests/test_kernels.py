@@ -1,5 +1,7 @@
 """The kernels against hand-worked values, finite differences and the NumPy reference."""
 
+import functools
+
 import numba
 import numpy as np
 import pytest
@@ -486,14 +488,10 @@ class TestRowKernelsAgreeWithTheirLoops:
 
     LDS = TestRowKernels.LDS
 
-    @pytest.fixture(scope="class")
-    def ops(self):
-        return _row_wrappers(_llvm), _row_wrappers(rows)
-
     @pytest.mark.parametrize("dtype", ["float64", "float32"])
     @pytest.mark.parametrize("ld", LDS)
-    def test_every_operation(self, ops, dtype, ld):
-        vector, loops = ops
+    def test_every_operation(self, dtype, ld):
+        vector, loops = _both_row_wrappers()
         rng, w, x, (data, indices, indptr) = TestRowKernels().setup(dtype, ld, seed=ld)
         tol = TestRowKernels.tol(dtype)
         d = rng.standard_normal(2 + ld).astype(dtype)
@@ -515,3 +513,8 @@ class TestRowKernelsAgreeWithTheirLoops:
         for got, want in zip(*results):
             np.testing.assert_allclose(got, want, **tol)
         assert np.array_equal(results[0][1][:5], w[:5]) and np.array_equal(results[1][1][:5], w[:5])
+
+
+@functools.cache
+def _both_row_wrappers():
+    return _row_wrappers(_llvm), _row_wrappers(rows)
