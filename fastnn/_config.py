@@ -5,36 +5,46 @@ is set is validated when fastnn is imported: a bad value stops the import with a
 ``ValueError`` naming the variable, the value and the accepted values; an unknown
 ``FASTNN_*`` name warns (``RuntimeWarning``) with the closest known one. An empty
 value means "unset" (except ``FASTNN_MIRRORS``, where empty disables downloads).
+This module imports nothing from fastnn.
 
 Compile settings, read once at import:
 
 ``FASTNN_FASTMATH``
     Comma-separated LLVM fast-math flags, ``"0"``/``"off"`` for none, default
-    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (plain-loop kernels
-    were 3-4.5x slower without it on this project's machine); ``contract`` allows fused
+    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (what it is worth:
+    docs/performance.md, "Settings"); ``contract`` allows fused
     multiply-add; ``nsz`` ignores the sign of zero. Never ``nnan``/``ninf`` (a NaN check
     inside such a kernel is optimised away, so divergence could go unseen) nor ``arcp``
     (division becomes a reciprocal estimate: with ``fastmath=True`` the float32 sigmoid
     returned NaN once ``exp`` overflowed). fastnn checks finiteness in Python, outside
     the kernels, so the check holds whatever is set here; flags that drop NaN/inf
     semantics are refused, and so is any flag outside that subset.
-``FASTNN_CACHE``
+``FASTNN_KERNEL_CACHE``
     ``1``/``true``/``yes``/``on`` (default) caches compiled kernels on disk (Numba
     ``cache=True``: cold compile takes seconds, a warm cache well under one);
-    ``0``/``false``/``no``/``off`` disables it. When no cache directory is writable,
-    Numba raises at decoration time; fastnn then falls back to compiling in memory, so
-    ``import fastnn`` works from a read-only install.
+    ``0``/``false``/``no``/``off`` disables it. Each combination
+    of compile settings has a cache directory of its own, guarded against stale
+    entries (:mod:`fastnn.kernels.cache`). When no cache directory is writable, fastnn
+    compiles in memory, so ``import fastnn`` works from a read-only install; a corrupt
+    entry or a full disk later is absorbed the same way (a warning, once). The old
+    name ``FASTNN_CACHE`` is still read when the new one is unset.
+``FASTNN_ROW_KERNELS``
+    ``"intrinsics"`` (default) compiles the row operations of every layer as explicit
+    vector code (:mod:`fastnn.kernels._llvm`); ``"loops"`` compiles the plain loops of
+    :mod:`fastnn.kernels.rows`, their specification, instead (the A/B of
+    docs/performance.md).
 ``FASTNN_ROW_ALIGN``
     Integer 1-64, default 8: weight rows are padded to a multiple of this many elements.
 ``FASTNN_FLUSH_DENORMALS``
-    Boolean as ``FASTNN_CACHE``, default on: flush denormals to zero in the kernels.
+    Boolean as ``FASTNN_KERNEL_CACHE``, default on: flush denormals to zero in the kernels.
 
-Data settings, read at each use (:mod:`fastnn.datasets`):
+Data settings, read at each use (:mod:`fastnn.datasets`), through :func:`setting`:
 
 ``FASTNN_DATA``
     A directory searched first for the data files (it need not exist; a file is refused).
-``FASTNN_CACHE_DIR``
-    The directory downloads are cached in (default: the per-user cache directory).
+``FASTNN_DATA_CACHE``
+    The directory downloads are cached in (default: the per-user cache directory); the
+    old name ``FASTNN_CACHE_DIR`` is still read when this one is unset.
 ``FASTNN_MIRRORS``
     Base URLs (``http://``, ``https://`` or ``file://``) separated by spaces or commas;
     empty disables downloading.
@@ -93,7 +103,7 @@ def setting(name, environ=None):
     """
     var = _VARIABLES[name]
     raw = (os.environ if environ is None else environ).get(name)
-    if raw is None or raw.strip() == "" and name != "FASTNN_MIRRORS":
+    if raw is None or (raw.strip() == "" and name != "FASTNN_MIRRORS"):
         return var.default
     try:
         return var.parse(raw)
@@ -210,17 +220,30 @@ def _parse_timeout(text):
     return (values[0], values[-1])
 
 
+def _parse_row_kernels(text):
+    value = text.strip().lower()
+    if value not in {"intrinsics", "loops"}:
+        raise ValueError()
+    return value
+
+
 _declare("FASTNN_FASTMATH", _fastmath_setting, _FASTMATH_ACCEPTED, _parse_fastmath(_DEFAULT_FASTMATH),
          "LLVM fast-math flags of the kernels")
-_declare("FASTNN_CACHE", _parse_bool, _BOOL_ACCEPTED, True, "cache compiled kernels on disk")
+_declare("FASTNN_KERNEL_CACHE", _parse_bool, _BOOL_ACCEPTED, None, "cache compiled kernels on disk")
+_declare("FASTNN_CACHE", _parse_bool, _BOOL_ACCEPTED + " (old name of FASTNN_KERNEL_CACHE)", None,
+         "old name of FASTNN_KERNEL_CACHE")
+_declare("FASTNN_ROW_KERNELS", _parse_row_kernels, "'intrinsics' or 'loops'", "intrinsics",
+         "how the row operations are compiled")
 _declare("FASTNN_ROW_ALIGN", _parse_row_align, "an integer from 1 to 64", 8,
          "pad weight rows to a multiple of this many elements")
 _declare("FASTNN_FLUSH_DENORMALS", _parse_bool, _BOOL_ACCEPTED, True,
          "flush denormal floats to zero inside the training kernels")
 _declare("FASTNN_DATA", _parse_directory, "a directory (holding the data files)", None,
          "where the MNIST files are looked for first")
-_declare("FASTNN_CACHE_DIR", _parse_directory, "a directory (created when needed)", None,
+_declare("FASTNN_DATA_CACHE", _parse_directory, "a directory (created when needed)", None,
          "where downloaded data are cached")
+_declare("FASTNN_CACHE_DIR", _parse_directory, "a directory (old name of FASTNN_DATA_CACHE)", None,
+         "old name of FASTNN_DATA_CACHE")
 _declare("FASTNN_MIRRORS", _parse_mirrors,
          "base URLs (http://, https:// or file://) separated by spaces or commas; empty to "
          "disable downloads", None, "where data files are downloaded from")
@@ -231,7 +254,11 @@ _declare("FASTNN_DOWNLOAD_TIMEOUT", _parse_timeout,
 validate_environment()
 
 FASTMATH = setting("FASTNN_FASTMATH")
-CACHE = setting("FASTNN_CACHE")
+
+_kernel_cache = setting("FASTNN_KERNEL_CACHE")
+CACHE = _kernel_cache if _kernel_cache is not None else (setting("FASTNN_CACHE") is not False)
+
+ROW_KERNELS = setting("FASTNN_ROW_KERNELS")
 
 #: Weight rows (and activation blocks) are padded with zeros to a multiple of this many
 #: elements, so the kernels' inner loops over a layer's outputs run whole SIMD vectors
@@ -242,15 +269,26 @@ ROW_ALIGN = setting("FASTNN_ROW_ALIGN")
 #: DAZ bits of MXCSR are set on entry and restored on exit, like PyTorch's
 #: ``torch.set_flush_denormal(True)``). Online float32 training with eta = 3 drives many
 #: sigmoid outputs and errors below 1.2e-38, where every operation takes a slow
-#: microcode path: an epoch took 3-4x longer. Values that small cannot change a weight.
+#: microcode path (docs/performance.md, "Settings"). Values that small cannot change a weight.
 #: ``FASTNN_FLUSH_DENORMALS=0`` keeps IEEE gradual underflow.
 FLUSH_DENORMALS = setting("FASTNN_FLUSH_DENORMALS")
 
-# Numba's cache index keys a kernel by its signature and source, not by its compile
-# options, so a kernel cached under one FASTNN_FASTMATH or FASTNN_FLUSH_DENORMALS would be
-# served, stale, under another. Only the default settings use the on-disk cache.
-if FASTMATH != _parse_fastmath(_DEFAULT_FASTMATH) or not FLUSH_DENORMALS:
-    CACHE = False
+
+def compile_settings(environ=None):
+    """Everything that changes the kernels' compiled code without changing their source.
+
+    Read from ``environ`` (default ``os.environ``) as at import, validated as there;
+    :mod:`fastnn.kernels.cache` keys the on-disk cache by it.
+    """
+    fastmath = setting("FASTNN_FASTMATH", environ)
+    return {
+        "fastmath": sorted(fastmath) if fastmath else False,
+        "flush_denormals": setting("FASTNN_FLUSH_DENORMALS", environ),
+        "row_kernels": setting("FASTNN_ROW_KERNELS", environ),
+    }
+
+
+COMPILE_SETTINGS = compile_settings()
 
 #: True when the kernels run as plain Python (``NUMBA_DISABLE_JIT=1``).
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
@@ -258,70 +296,17 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 #: Whether the last decoration could use the on-disk cache (False after a fallback).
 cache_in_use = CACHE
 
-
-#: Set once the on-disk cache has failed at load or save (then the warning was given).
-cache_fault = None
-
-
-class _GuardedCache:
-    """A dispatcher's Numba cache whose faults never escape.
-
-    Numba reads a cache entry with ``pickle`` and writes it at the end of a compile: a
-    truncated or corrupt ``.nbi``/``.nbc`` file raises from the unpickler, and a full
-    disk, a read-only or vanished cache directory raises ``OSError``, each time as a
-    traceback out of the kernel call. Here a failed load counts as a miss (the kernel is
-    compiled in memory; its save then overwrites a corrupt entry) and a failed save is
-    skipped; the first fault warns once, naming the directory and ``fastnn cache clear``.
-    Everything else is the wrapped cache's.
-    """
-
-    def __init__(self, inner):
-        self._inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def load_overload(self, sig, target_context):
-        try:
-            return self._inner.load_overload(sig, target_context)
-        except Exception as exc:  # noqa: BLE001 (the unpickler and the file system raise many kinds)
-            _cache_failed(self._inner, "read", exc)
-            return None
-
-    def save_overload(self, sig, data):
-        try:
-            self._inner.save_overload(sig, data)
-        except Exception as exc:  # noqa: BLE001 (as above)
-            _cache_failed(self._inner, "written", exc)
-
-
-def _cache_failed(cache, action, exc):
-    global cache_fault
-    if cache_fault is not None:
-        return
-    cache_fault = exc
-    directory = getattr(cache, "cache_path", "?")
-    warnings.warn(
-        f"fastnn: Numba's kernel cache in {directory} could not be {action} "
-        f"({type(exc).__name__}: {exc}); compiling the kernels in memory instead. "
-        "Run `fastnn cache clear` to reset the cache.",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-
-
-def _guard(dispatcher):
-    cache = getattr(dispatcher, "_cache", None)
-    if cache is not None and not isinstance(cache, _GuardedCache):
-        dispatcher._cache = _GuardedCache(cache)
-    return dispatcher
+#: Called with each dispatcher :func:`jit` makes with the on-disk cache on;
+#: :mod:`fastnn.kernels.cache` registers its guard against cache faults here (this
+#: module imports nothing from fastnn).
+cached_dispatcher_hooks = []
 
 
 def jit(func=None, **options):
-    """``numba.njit`` with fastnn's settings and a guarded cache.
+    """``numba.njit`` with fastnn's settings; falls back to no cache if none is writable.
 
-    Falls back to no cache if no cache directory is writable at import; faults of the
-    cache later (a corrupt entry, a full disk) are absorbed by :class:`_GuardedCache`.
+    Faults of the cache later (a corrupt entry, a full disk) are absorbed by the hooks
+    of :data:`cached_dispatcher_hooks` (:func:`fastnn.kernels.cache.guard_dispatcher`).
     """
     global cache_in_use
 
@@ -329,7 +314,7 @@ def jit(func=None, **options):
         global cache_in_use
         kwargs = {"fastmath": FASTMATH, "cache": CACHE, "nogil": True, **options}
         try:
-            return _guard(numba.njit(**kwargs)(f)) if kwargs["cache"] else numba.njit(**kwargs)(f)
+            dispatcher = numba.njit(**kwargs)(f)
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
             if not kwargs["cache"] or "cache" not in str(exc):
                 raise
@@ -344,32 +329,11 @@ def jit(func=None, **options):
             cache_in_use = False
             kwargs["cache"] = False
             return numba.njit(**kwargs)(f)
+        if kwargs["cache"]:
+            for hook in cached_dispatcher_hooks:
+                dispatcher = hook(dispatcher)
+        return dispatcher
 
     if func is not None:
         return decorate(func)
     return decorate
-
-
-def cache_dir():
-    """Directory where Numba caches fastnn's compiled kernels, or None if not cached.
-
-    Numba picks it: ``$NUMBA_CACHE_DIR`` (mirroring the package path) if set, else
-    ``__pycache__`` beside ``fastnn/_kernels.py`` if writable, else a per-user directory.
-    """
-    from pathlib import Path
-
-    from fastnn import _kernels
-
-    cache = getattr(_kernels._sgd_epoch, "_cache", None)
-    path = getattr(cache, "_cache_path", None)
-    if JIT_DISABLED or not cache_in_use or path is None:
-        return None
-    return Path(path)
-
-
-def cache_files():
-    """The cache files (``*.nbi`` index, ``*.nbc`` code) of fastnn's kernels."""
-    directory = cache_dir()
-    if directory is None or not directory.is_dir():
-        return []
-    return sorted(p for p in directory.glob("_kernels.*") if p.suffix in {".nbi", ".nbc"})

@@ -23,6 +23,7 @@ import json, os, resource, shutil, signal, sys, warnings
 from pathlib import Path
 import numba
 from fastnn import _config
+from fastnn.kernels import cache as kernel_cache
 
 phase, root = sys.argv[1], Path(sys.argv[2])
 sys.path.insert(0, str(root / "src"))
@@ -30,7 +31,7 @@ results = {}
 for case in sys.argv[3].split(","):
     cache = root / "cache" / case
     numba.config.CACHE_DIR = str(cache)  # read when a cached function is decorated
-    _config.cache_fault = None  # warn-once is per process: reset between cases
+    kernel_cache.cache_fault = None  # warn-once is per process: reset between cases
     if phase == "faults" and case == "gone":
         shutil.rmtree(cache, ignore_errors=True)
     if phase == "faults" and case == "full":
@@ -133,12 +134,17 @@ def test_cache_faults_compile_in_memory_and_warn_once(tmp_path, probes):
 
 @pytest.mark.skipif(_config.JIT_DISABLED or not _config.CACHE, reason="no disk cache")
 def test_every_fastnn_kernel_has_a_guarded_cache():
+    import sys
+
     import numba
 
-    from fastnn import _kernels
+    from fastnn.kernels import cache
 
-    dispatchers = [v for v in vars(_kernels).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    dispatchers = [
+        v for name, module in list(sys.modules.items()) if name.startswith("fastnn.kernels.") and module
+        for v in vars(module).values() if isinstance(v, numba.core.registry.CPUDispatcher)
+    ]
     assert len(dispatchers) >= 5
     for d in dispatchers:
         if d._cache.__class__.__name__ != "NullCache":
-            assert isinstance(d._cache, _config._GuardedCache), d
+            assert isinstance(d._cache, cache._GuardedCache), d

@@ -12,7 +12,9 @@ from fastnn import _config
 @pytest.mark.parametrize(
     "name, value, accepted",
     [
-        ("FASTNN_CACHE", "flase", "accepted: 1, true, yes, on (enable) or 0, false, no, off"),
+        ("FASTNN_KERNEL_CACHE", "flase", "accepted: 1, true, yes, on (enable) or 0, false, no, off"),
+        ("FASTNN_ROW_KERNELS", "simd", "accepted: 'intrinsics' or 'loops'"),
+        ("FASTNN_DATA_CACHE", __file__, "(it is a file, not a directory)"),
         ("FASTNN_FLUSH_DENORMALS", "2", "accepted: 1, true, yes, on (enable) or 0, false, no"),
         ("FASTNN_ROW_ALIGN", "0", "accepted: an integer from 1 to 64"),
         ("FASTNN_ROW_ALIGN", "8.0", "accepted: an integer from 1 to 64"),
@@ -35,9 +37,10 @@ def test_invalid_values_name_the_variable_the_value_and_what_is_accepted(name, v
 @pytest.mark.parametrize(
     "name, value, parsed",
     [
-        ("FASTNN_CACHE", " Off ", False),
-        ("FASTNN_CACHE", "yes", True),
-        ("FASTNN_CACHE", "", True),  # empty is unset
+        ("FASTNN_KERNEL_CACHE", " Off ", False),
+        ("FASTNN_CACHE", "yes", True),  # the old name
+        ("FASTNN_FLUSH_DENORMALS", "", True),  # empty is unset: the default
+        ("FASTNN_ROW_KERNELS", "Loops", "loops"),
         ("FASTNN_ROW_ALIGN", "16", 16),
         ("FASTNN_FASTMATH", "nsz, contract", {"nsz", "contract"}),
         ("FASTNN_FASTMATH", "none", False),
@@ -72,11 +75,11 @@ def test_every_variable_fastnn_reads_is_declared():
 
 
 def test_import_fails_on_an_invalid_value():
-    env = {**os.environ, "FASTNN_CACHE": "flase"}
+    env = {**os.environ, "FASTNN_KERNEL_CACHE": "flase"}
     result = subprocess.run([sys.executable, "-c", "import fastnn"], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "ValueError: environment variable FASTNN_CACHE='flase' is not valid; accepted: 1, true, "
+        "ValueError: environment variable FASTNN_KERNEL_CACHE='flase' is not valid; accepted: 1, true, "
         "yes, on (enable) or 0, false, no, off (disable)"
     )

@@ -87,18 +87,19 @@ def test_save_and_load_agree_on_what_a_valid_network_is(tmp_path):
 
 def _blocking_epochs(net, started, release):
     """Make ``net``'s epochs wait for ``release`` (once ``started`` is set) -- a seam for timing."""
-    original = net._epoch
+    original = net.run_epoch
 
     def epoch(*args, **kwargs):
         started.set()
         assert release.wait(30)
         return original(*args, **kwargs)
 
-    net._epoch = epoch
+    net.run_epoch = epoch
 
 
 def test_reading_or_training_a_network_that_trains_in_another_thread(data, tmp_path):
     X, y = data
+    fastnn.compile_kernels("float64")  # no compile inside the timed waits below
     net = fastnn.Network([4, 3, 2], seed=0)
     started, release = threading.Event(), threading.Event()
     _blocking_epochs(net, started, release)
@@ -132,18 +133,19 @@ def test_reading_or_training_a_network_that_trains_in_another_thread(data, tmp_p
 
 def test_training_while_another_thread_reads_is_refused(data, monkeypatch):
     X, y = data
+    fastnn.compile_kernels("float64")
     net = fastnn.Network([4, 3, 2], seed=0)
     inside, leave = threading.Event(), threading.Event()
     from fastnn import network
 
-    original = network._kernels._feedforward
+    original = network.kernels.feedforward
 
     def slow_feedforward(*args):
         inside.set()
         assert leave.wait(30)
         return original(*args)
 
-    monkeypatch.setattr(network._kernels, "_feedforward", slow_feedforward)
+    monkeypatch.setattr(network.kernels, "feedforward", slow_feedforward)
     reader = threading.Thread(target=net.feedforward, args=(X,))
     reader.start()
     try:
@@ -282,7 +284,7 @@ def test_ambiguous_tuple_is_refused():
     net = fastnn.Network([2, 3, 2], seed=0)
     X, Y = ((0.0, 1.0), (1.0, 0.0)), ((1, 0), (0, 1))
     for call in (lambda d: net.SGD(d, 1, 2, 1.0, verbose=False), net.evaluate, net.cost):
-        with pytest.raises(ValueError, match=r"is ambiguous for a network of sizes \[2, 3, 2\]: a tuple of two "
+        with pytest.raises(ValueError, match=r"is ambiguous for a network of 2 inputs and 2 outputs: a tuple of two "
                                              r"2-element sequences reads both as a pair \(X, y\) of two samples"):
             call((X, Y))
     before = net.params.copy()
