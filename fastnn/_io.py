@@ -7,7 +7,10 @@ import math
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 
 def _umask():
@@ -228,12 +231,8 @@ class NpzReader:
     """
 
     def __init__(self, path, *, allowed=None, max_member_bytes=1 << 30, error=ValueError):
-        import zipfile
-
-        import numpy as np
-
         self.path, self._error, self._np = Path(path), error, np
-        self._file = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+        self._file = open(self.path, "rb")  # closed by close()
         try:
             self.file_size = os.fstat(self._file.fileno()).st_size
             if self._file.read(6) == b"\x93NUMPY":
@@ -272,7 +271,9 @@ class NpzReader:
         elif info.compress_type == zipfile.ZIP_DEFLATED:
             capacity = info.compress_size * 1032  # deflate's largest expansion
         else:
-            raise self._fail(f"member {name!r} uses compression method {info.compress_type}; only stored and deflate are read")
+            raise self._fail(
+                f"member {name!r} uses compression method {info.compress_type}; only stored and deflate are read"
+            )
         if info.file_size > max_member_bytes:
             raise self._fail(
                 f"member {name!r} declares {info.file_size} bytes, more than the limit of {max_member_bytes}; not read"

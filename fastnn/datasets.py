@@ -197,7 +197,7 @@ def _describe_magic(value):
 
 def _open(path, where):
     try:
-        f = open(path, "rb")  # noqa: SIM115 (closed by _Reader.__exit__)
+        f = open(path, "rb")  # closed by _Reader.__exit__
         size = os.fstat(f.fileno()).st_size
     except FileNotFoundError as exc:
         raise _fail(where, "no such file", DataNotFoundError) from exc

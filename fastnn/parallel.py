@@ -30,6 +30,7 @@ False
 
 import contextlib
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -65,8 +66,9 @@ def _threading_layer():
 
 
 def _openmp_vendor():
-    from numba.np.ufunc import omppool
-
+    # Numba loaded its omppool module when it chose the omp layer (importing it here
+    # would load an OpenMP runtime into processes that never use one).
+    omppool = sys.modules.get("numba.np.ufunc.omppool")
     return getattr(omppool, "openmp_vendor", "unknown")
 
 

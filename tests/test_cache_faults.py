@@ -3,8 +3,9 @@
 Each fault is made for real in a temporary cache directory -- truncated and garbage
 entries, a corrupt index, the cache directory gone (a file in its place) and a full disk
 (RLIMIT_FSIZE) when the kernel is saved -- and met in one child process (a fault must
-not end the test run); the cache is written and read back in this process. The kernel is a one-line function compiled through
-``fastnn._config.jit``, the decorator of every fastnn kernel.
+not end the test run); the cache is written and read back in this process. The kernel is
+a one-line function compiled through ``fastnn._config.jit``, the decorator of every fastnn
+kernel.
 """
 
 import json

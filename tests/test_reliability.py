@@ -121,7 +121,8 @@ def test_reading_or_training_a_network_that_trains_in_another_thread(data, tmp_p
                            "update_mini_batch": lambda: net.update_mini_batch(X, y, 1.0),
                            "assigning params": lambda: setattr(net, "params", net.params),
                            "train_many: networks[0]": lambda: fastnn.train_many([net], (X, y), 1, 10, 1.0)}.items():
-            with pytest.raises(RuntimeError, match="^" + re.escape(f"{name}: the network is being trained in another thread")):
+            busy = "^" + re.escape(f"{name}: the network is being trained in another thread")
+            with pytest.raises(RuntimeError, match=busy):
                 call()
     finally:
         release.set()
@@ -152,7 +153,7 @@ def test_training_while_another_thread_reads_is_refused(data, monkeypatch):
         assert inside.wait(30)
         with net._in_use.reading("a second reader"):  # readers share the network
             pass
-        with pytest.raises(RuntimeError, match="^SGD: the network is being read .* in another thread"):
+        with pytest.raises(RuntimeError, match=r"^SGD: the network is being read .* in another thread"):
             net.SGD((X, y), 1, 10, 1.0, verbose=False)
     finally:
         leave.set()
