@@ -149,3 +149,27 @@ def test_every_fastnn_kernel_has_a_guarded_cache():
     for d in dispatchers:
         if d._cache.__class__.__name__ != "NullCache":
             assert isinstance(d._cache, cache._GuardedCache), d
+
+
+@pytest.mark.skipif(_config.JIT_DISABLED or not _config.CACHE, reason="no disk cache")
+def test_a_full_disk_at_import_compiles_in_memory(tmp_path):
+    """The cache guard writes a stamp at import; a disk that takes no byte must not stop fastnn."""
+    code = (
+        "import resource, signal, warnings\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
+        "warnings.simplefilter('always')\n"
+        "import fastnn\n"
+        "from fastnn import _config\n"
+        "print(_config.cache_in_use, fastnn.Network([2, 1], seed=0).sizes)\n"  # compiling: the test above
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTNN_", "NUMBA_"))}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=240, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.split() == ["False", "(2,", "1)"]  # the disk cache is off: kernels compile in memory
+    assert "fastnn: Numba's kernel cache in " in result.stderr
+    assert "could not be refreshed (OSError: [Errno 27] File too large)" in result.stderr
+    assert result.stderr.count("Run `fastnn cache clear` to reset the cache.") == 1
