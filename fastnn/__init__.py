@@ -26,10 +26,24 @@ from fastnn.network import (
     train_many,
 )
 from fastnn.reproduce import Chapter1Results, reproduce_chapter1
+from fastnn.training import (
+    Callback,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    ReduceEtaOnPlateau,
+    TrainingInterrupted,
+)
 
 __all__ = [
     "Network",
     "EpochResult",
+    "History",
+    "Callback",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ReduceEtaOnPlateau",
+    "TrainingInterrupted",
     "load",
     "train_many",
     "compile_kernels",

@@ -5,9 +5,9 @@ at the boundary, owns the random generator, allocates, runs the epoch loop and k
 history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
-import dataclasses
 import numbers
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -17,10 +17,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels
+from fastnn import _config, _kernels, training
 from fastnn._io import atomic_write
+from fastnn.training import EpochResult, History, TrainingInterrupted
 
-__all__ = ["Network", "EpochResult", "load", "train_many", "compile_kernels", "DataRangeWarning", "ModelFileError"]
+__all__ = ["Network", "EpochResult", "History", "TrainingInterrupted", "load", "train_many", "compile_kernels", "DataRangeWarning", "ModelFileError"]
 
 #: Version of the ``.npz`` layout written by :meth:`Network.save`.
 FORMAT_VERSION = 1
@@ -33,49 +34,6 @@ class DataRangeWarning(UserWarning):
 
 class ModelFileError(ValueError):
     """A model file that :func:`load` cannot read: truncated, corrupt or not fastnn's."""
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochResult:
-    """What one epoch of :meth:`Network.SGD` did.
-
-    Attributes
-    ----------
-    epoch : int
-        Zero-based epoch number, as the book prints it.
-    test_correct : int or None
-        Test inputs classified correctly after the epoch (None without ``test_data``).
-    n_test : int or None
-        Number of test inputs.
-    train_cost : float
-        Mean quadratic cost C_x = |y - a|^2 / 2 (Eq. 6) over the epoch's training samples,
-        each evaluated by the forward pass that trained on it.
-    seconds : float
-        Wall time of the training pass (shuffle and kernel), in seconds.
-    samples_per_second : float
-        Training samples per second of ``seconds``.
-    eval_seconds : float
-        Wall time of the evaluation on ``test_data``, in seconds (0 without it).
-    """
-
-    epoch: int
-    test_correct: int | None
-    n_test: int | None
-    train_cost: float
-    seconds: float
-    samples_per_second: float
-    eval_seconds: float
-
-    @property
-    def accuracy(self):
-        """Test accuracy in [0, 1], or None without test data."""
-        if not self.n_test:
-            return None
-        return self.test_correct / self.n_test
-
-    def as_dict(self):
-        """The fields as a plain ``dict`` (for JSON)."""
-        return dataclasses.asdict(self)
 
 
 def _layout(sizes, align):
@@ -556,12 +514,15 @@ class Network:
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, verbose=True, n_jobs=None):
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
+            monitor=(), callbacks=None, verbose=True, n_jobs=None):
         """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
 
         Each epoch shuffles the training samples with the network's generator, walks
         them in mini-batches of ``mini_batch_size`` (the last, shorter batch is averaged
         over its own size; 1 is online learning) and applies Eq. (20)-(21) per batch.
+        After each epoch the history records what was measured (see ``monitor``) and
+        the callbacks run.
 
         Parameters
         ----------
@@ -576,10 +537,31 @@ class Network:
         eta : float
             Learning rate, finite and > 0.
         test_data : (X, y) or iterable of (x, y), optional
-            Evaluated after every epoch; ``y`` int labels or one-hot rows.
-        verbose : bool, default True
-            Print ``Epoch j: k / n`` (or ``Epoch j complete``) after each epoch, with
-            its seconds and samples per second.
+            Its accuracy is measured after every epoch (the book's ``Epoch j: k / n``);
+            ``y`` int labels or one-hot rows.
+        evaluation_data : (X, y) or iterable of (x, y), optional
+            Held-out data to watch during training (network2's name), e.g. MNIST's
+            10,000 validation images; its accuracy is measured after every epoch. Use it,
+            not ``test_data``, for early stopping and choosing hyper-parameters.
+        monitor : tuple of str, default ()
+            What else to measure after each epoch, from
+            :data:`fastnn.training.MONITORS`: ``"training_accuracy"``,
+            ``"training_cost"``, ``"evaluation_cost"``, ``"test_cost"`` (and the
+            accuracies, measured anyway when their data are given). network2's
+            ``monitor_evaluation_cost=True`` is ``monitor=("evaluation_cost",)``. Each
+            is one pass of the compiled feedforward over data converted once per call;
+            ``training_*`` passes over all the training data every epoch.
+        callbacks : list of Callback or callable, optional
+            Called around every epoch, in order: :class:`fastnn.EarlyStopping`,
+            :class:`fastnn.ModelCheckpoint`, :class:`fastnn.ReduceEtaOnPlateau`, or
+            functions ``f(net, result)`` whose true return value stops training. A
+            callback's ``monitor`` is measured even if ``monitor`` does not list it.
+        verbose : bool or {"lines", "bar"}, default True
+            True prints one line per epoch (``Epoch j: k / n``, then the monitors, its
+            seconds and samples per second) and, when stderr is a terminal, a tqdm
+            progress bar over the samples of all epochs under it. ``"lines"``: only
+            the lines (for logs); ``"bar"``: only the bar, even if not a terminal;
+            False: nothing.
         n_jobs : int, optional
             Threads for each epoch: None or 1 (default) runs the serial kernel; ``n``
             splits every layer of at least 512 units (768 in float32; padded widths)
@@ -597,32 +579,75 @@ class Network:
 
         Returns
         -------
-        list of EpochResult
-            One per epoch.
+        History
+            A list of :class:`EpochResult`, one per epoch run (fewer than ``epochs`` if
+            a callback stopped training; ``history.stopped_by`` says why).
 
         Raises
         ------
         TypeError, ValueError
-            Invalid arguments, named in the message, before any kernel runs.
+            Invalid arguments, named in the message, before any kernel runs; also a
+            monitor (or a callback's) whose data were not given.
         FloatingPointError
             Training diverged (a parameter stopped being finite). The network is restored
             to its parameters from before that epoch.
+        TrainingInterrupted
+            Ctrl-C: training stops at the next chunk of at most
+            :data:`fastnn.training.CHUNK_SAMPLES` samples; an epoch cut short is undone
+            (parameters and generator), so the network is at its last whole epoch, and
+            the exception's ``history`` holds the epochs done. A ``KeyboardInterrupt``;
+            a second Ctrl-C raises one at once.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastnn
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.random((300, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+        >>> net = fastnn.Network([4, 8, 2], seed=0)
+        >>> history = net.SGD((X[:200], y[:200]), 3, 10, 3.0, evaluation_data=(X[200:], y[200:]),
+        ...                   monitor=("evaluation_cost",), verbose=False)
+        >>> sorted(history.measured())
+        ['evaluation_accuracy', 'evaluation_cost']
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
-        data = self._training_arrays(training_data, test_data)
+        callbacks = training._callbacks(callbacks)
+        training.check_verbose(verbose)
+        data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
         compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
-        return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
+        stop = threading.Event()
+        progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
+        try:
+            with training.catch_interrupts(stop):
+                history = self._train(data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs)
+        finally:
+            progress.close()
+        if history.interrupted:
+            raise TrainingInterrupted([history])
+        return history
 
-    def _training_arrays(self, training_data, test_data):
-        """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
-        X, Y, _ = self._data(training_data, "training_data")
-        test = None
-        if test_data is not None:
-            X_test, _, labels = self._data(test_data, "test_data")
-            if labels is None:
-                raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, _kernels._csr(X_test))
-        return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
+    def _training_arrays(self, training_data, test_data, evaluation_data=None, monitor=(), callbacks=()):
+        """The checked data in this network's dtype, each set's CSR form built once."""
+        X, Y, labels = self._data(training_data, "training_data")
+        sets = {"training": (X, Y, labels, _kernels._csr(X))}  # each epoch reads the CSR in a new order
+        for which, given in (("evaluation", evaluation_data), ("test", test_data)):
+            if given is not None:
+                X_s, Y_s, labels_s = self._data(given, f"{which}_data")
+                if labels_s is None:
+                    raise ValueError(f"{which}_data y must be integer labels or one-hot rows to be evaluated")
+                sets[which] = (X_s, Y_s, labels_s, _kernels._csr(X_s))
+        wanted = training.check_monitor(monitor, callbacks, "evaluation" in sets, "test" in sets)
+        if wanted.get("training", (False,))[0] and labels is None:
+            raise ValueError("monitor 'training_accuracy' needs training_data y as integer labels or one-hot rows")
+        return _Prepared(X.shape[0], sets, wanted)
+
+    def _measure(self, prepared, which, accuracy, cost):
+        """``(correct, n, cost)`` of the network on a prepared set (None for what is not asked)."""
+        _X, Y, labels, csr = prepared.sets[which]
+        out = np.empty_like(Y)
+        _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+        correct = int(np.count_nonzero(np.argmax(out, axis=1) == labels)) if accuracy else None
+        return correct, Y.shape[0], (_quadratic_cost(out, Y) if cost else None)
 
     def _splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(n_jobs=n_jobs)`` splits a layer over threads: m > 1 and a layer of at
@@ -655,40 +680,14 @@ class Network:
         finally:
             numba.set_num_threads(previous)
 
-    def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix=""):
-        X, Y, csr, test = data
-        n = X.shape[0]
-        history = []
-        for j in range(epochs):
-            before = self.params.copy()
-            t0 = time.perf_counter()
-            perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs)
-            seconds = time.perf_counter() - t0
-            if not np.isfinite(self.params).all():
-                self.params[:] = before
-                raise FloatingPointError(
-                    f"{prefix}training diverged in epoch {j}: the parameters are no longer finite with "
-                    f"eta={eta}, mini_batch_size={mini_batch_size}. The network was restored to "
-                    "its parameters from before that epoch. Lower eta, and check that X is "
-                    "scaled to [0, 1]."
-                )
-            t1 = time.perf_counter()
-            correct = self._count_correct(*test) if test is not None else None
-            eval_seconds = time.perf_counter() - t1
-            result = EpochResult(
-                epoch=j,
-                test_correct=correct,
-                n_test=None if test is None else len(test[1]),
-                train_cost=cost / n,
-                seconds=seconds,
-                samples_per_second=n / seconds if seconds > 0 else float("inf"),
-                eval_seconds=eval_seconds,
-            )
-            history.append(result)
-            if verbose:
-                print(prefix + _format_epoch(result), flush=True)
-        return history
+    def _train(self, data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs=1, prefix=""):
+        csr, Y = data.sets["training"][3], data.sets["training"][1]
+        return training.run_epochs(
+            self, self._rng, n_samples=data.n, epochs=epochs, mini_batch_size=mini_batch_size, eta=eta,
+            train_chunk=lambda perm, eta: self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs),
+            measure=lambda which, acc, cost: self._measure(data, which, acc, cost),
+            sets=data.monitors, callbacks=callbacks, progress=progress, stop=stop, prefix=prefix,
+        )
 
     def _count_correct(self, X, labels, csr=None):
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
@@ -729,7 +728,65 @@ class Network:
         X, Y, _ = self._data(data, "data")
         out = np.empty_like(Y)
         _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
-        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+        return _quadratic_cost(out, Y)
+
+    def predict(self, X):
+        """Class labels: the index of the most active output neuron, as :meth:`evaluate` counts.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in) or (n_in,)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int64, or an int64 scalar for one sample of shape
+        (n_in,)
+            ``argmax(feedforward(X), axis=1)``; with a single output neuron, 1 where its
+            activation is >= 0.5 and 0 elsewhere.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`feedforward`.
+        """
+        out = self._outputs(X)
+        if self.sizes[-1] == 1:
+            labels = (out[:, 0] >= 0.5).astype(np.int64)
+        else:
+            labels = np.argmax(out, axis=1).astype(np.int64)
+        return labels[0] if np.ndim(X) == 1 else labels
+
+    def predict_proba(self, X):
+        """The output activations normalised to sum to 1 per sample.
+
+        These are not calibrated probabilities: the network was trained on the
+        quadratic cost (Eq. 6) with independent sigmoid outputs, not on a likelihood,
+        so the numbers rank the classes as :meth:`predict` does but are not the
+        frequencies with which the predictions are right. With a single output neuron
+        ``a``, the columns are ``1 - a`` and ``a``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in) or (n_in,)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_classes,), the network's dtype
+            Rows sum to 1 (up to rounding); ``n_classes`` is ``sizes[-1]``, or 2 for one
+            output neuron.
+        """
+        out = self._outputs(X)
+        if self.sizes[-1] == 1:
+            out = np.concatenate([1 - out, out], axis=1)
+        total = out.sum(axis=1, keepdims=True)
+        proba = np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]), where=total > 0)
+        return proba[0] if np.ndim(X) == 1 else proba
+
+    def _outputs(self, X):
+        X = self._inputs(X, "X")
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        return out
 
     def _check_finite(self, where):
         if not np.isfinite(self.params).all():
@@ -767,13 +824,18 @@ class Network:
         return path
 
 
-def _format_epoch(result):
-    if result.test_correct is None:
-        head = f"Epoch {result.epoch} complete"
-    else:
-        head = f"Epoch {result.epoch}: {result.test_correct} / {result.n_test}"
-    return f"{head}  ({result.seconds:.3f} s, {result.samples_per_second:,.0f} samples/s)"
+class _Prepared:
+    """Data converted once per training call: ``sets[name] = (X, Y, labels, csr)`` for
+    ``"training"``, ``"evaluation"``, ``"test"``; ``monitors`` from
+    :func:`fastnn.training.check_monitor`; ``n`` training samples."""
 
+    def __init__(self, n, sets, monitors):
+        self.n, self.sets, self.monitors = n, sets, monitors
+
+
+def _quadratic_cost(out, Y):
+    """C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6), summed in float64."""
+    return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / Y.shape[0])
 
 def load(path):
     """Read a network written by :meth:`Network.save`.
@@ -849,7 +911,8 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
-def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, n_jobs=-1, verbose=False):
+def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
+               monitor=(), n_jobs=-1, verbose=False):
     """Train several networks at once on one data set, one network per thread.
 
     Each network is trained exactly as ``net.SGD(training_data, epochs,
@@ -857,27 +920,27 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     so the results do not depend on ``n_jobs`` or on which thread ran which network
     (nothing is shared between them but the read-only data). The kernels release the
     GIL; the data are converted once for all. Use it for seeds, learning rates or layer
-    sizes side by side: on this project's two-core machine two 784-100-10 networks
-    trained 1.7x faster at once than one after the other, two 784-30-10 networks 1.4x
-    (docs/performance.md).
+    sizes side by side; how much faster it is than one network after the other is
+    measured in docs/performance.md.
 
     Parameters
     ----------
     networks : sequence of Network
         Distinct networks of one dtype, one input size and one output size; any
         hidden layers. Trained in place.
-    training_data, epochs, mini_batch_size, eta, test_data
+    training_data, epochs, mini_batch_size, eta, test_data, evaluation_data, monitor
         As in :meth:`Network.SGD`.
     n_jobs : int or None, default -1
         Threads: -1 is every core this process may use (``os.sched_getaffinity``),
         None is 1, else 1 up to that number. Never more threads than networks.
-    verbose : bool, default False
-        Print each epoch's line as :meth:`Network.SGD` does, prefixed with
-        ``[network i]``.
+    verbose : bool or {"lines", "bar"}, default False
+        As in :meth:`Network.SGD`, for all the networks together: one progress bar over
+        every network's samples, and each epoch's line prefixed with ``[network i]``
+        (whole lines: two threads' lines never run together).
 
     Returns
     -------
-    list of list of EpochResult
+    list of History
         ``histories[i]`` is ``networks[i]``'s, one result per epoch.
 
     Raises
@@ -889,6 +952,10 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
         A network diverged: it is restored to its parameters from before that epoch
         (see :meth:`Network.SGD`); the others finish their epochs first. The error of
         the first such network in ``networks`` is raised, naming it.
+    TrainingInterrupted
+        Ctrl-C: every network stops at its next chunk of mini-batches (within one
+        epoch), an epoch cut short is undone, and the exception's ``histories`` hold
+        each network's epochs so far.
 
     Examples
     --------
@@ -924,20 +991,36 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
             )
     epochs, mini_batch_size, eta, _ = _check_training(epochs, mini_batch_size, eta, None)
     n_jobs = _check_n_jobs(n_jobs, _usable_cores(), "the cores this process may use")
-    data = first._training_arrays(training_data, test_data)
+    training.check_verbose(verbose)
+    data = first._training_arrays(training_data, test_data, evaluation_data, monitor)
     compile_kernels(first.dtype)
+    stop = threading.Event()
+    progress = training.Progress(verbose, epochs * data.n * len(networks), desc="train_many", epochs=epochs,
+                                 n_networks=len(networks))
 
     def train(i):
-        return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ")
+        return networks[i]._train(data, epochs, mini_batch_size, eta, [], progress, stop, prefix=f"[network {i}] ")
 
-    with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
-        futures = [pool.submit(train, i) for i in range(len(networks))]
-        wait(futures)
+    try:
+        with training.catch_interrupts(stop), ThreadPoolExecutor(
+            max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn"
+        ) as pool:
+            futures = [pool.submit(train, i) for i in range(len(networks))]
+            try:
+                wait(futures)
+            except KeyboardInterrupt:  # a second Ctrl-C: the threads stop at their next chunk
+                stop.set()
+                wait(futures)
+                raise
+    finally:
+        progress.close()
     for future in futures:
         if future.exception() is not None:
             raise future.exception()
-    return [future.result() for future in futures]
-
+    histories = [future.result() for future in futures]
+    if any(h.interrupted for h in histories):
+        raise TrainingInterrupted(histories, single=False)
+    return histories
 
 _compiled = set()
 
