@@ -99,6 +99,8 @@ class ResultRow:
         its seeds train at once, see `n_jobs`).
     history : list of list of int
         Per seed, test images correct after each epoch (network experiments only).
+    n_test : int or None
+        Number of test images behind `history` (None for other rows).
     """
 
     key: str
@@ -111,6 +113,7 @@ class ResultRow:
     note: str = ""
     seconds: float = 0.0
     history: list = field(default_factory=list)
+    n_test: int | None = None
 
     @property
     def mean(self):
@@ -345,7 +348,7 @@ def _network_rows(sizes, eta, measures, settings, data, dtype, log):
         rows.append(ResultRow(
             key=row_key, experiment=f"{name}, η = {eta}", measure=measure, book=book,
             book_source=source, ours=ours, seeds=list(settings["seeds"]),
-            note=_epoch_note(settings), seconds=seconds, history=histories,
+            note=_epoch_note(settings), seconds=seconds, history=histories, n_test=n_test,
         ))
     return rows
 
