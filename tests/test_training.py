@@ -409,3 +409,46 @@ def test_ctrl_c_stops_train_many_at_whole_epochs(problem, monkeypatch):
         assert history.interrupted and len(history) < epochs
         assert np.isfinite(net.params).all()
         np.testing.assert_array_equal(net.params, _replay(sizes, seed, train, len(history), 1, 0.5).params)
+
+
+# -- command line -------------------------------------------------------------------------
+def test_cli_train_with_validation_early_stopping_and_plot(mnist_dir, tmp_path, capsys):
+    import json
+
+    from fastnn import cli
+    from matplotlib.image import imread
+
+    plot, history_file = tmp_path / "curves.png", tmp_path / "h.json"
+    code = cli.main(["train", "--sizes", "784,10,10", "--epochs", "2", "--seed", "1", "--data-dir", str(mnist_dir),
+                     "--validation", "--early-stopping", "5", "--monitor", "training_cost",
+                     "--plot", str(plot), "--json", str(history_file)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "50,000 training, 10,000 validation and 10,000 test images" in out
+    assert re.search(r"Epoch 0: \d+ / 10000, training cost 0\.\d{4}, evaluation accuracy \d+\.\d\d %", out)
+    assert f"Wrote the learning curves to {plot}" in out
+    assert imread(plot).shape[1] > 500
+    saved = json.loads(history_file.read_text())
+    assert len(saved["history"]) == 2 and saved["interrupted"] is False
+    assert all(r["evaluation_accuracy"] is not None and r["training_cost"] is not None for r in saved["history"])
+
+
+def test_cli_train_interrupted_still_saves(mnist_dir, mnist, tmp_path, capsys, monkeypatch):
+    from fastnn import cli
+
+    real = training.Progress.epoch_done
+
+    def epoch_done(self, result, *args, **kwargs):
+        real(self, result, *args, **kwargs)
+        if result.epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the third epoch's start
+
+    monkeypatch.setattr(training.Progress, "epoch_done", epoch_done)
+    model = tmp_path / "net.npz"
+    code = cli.main(["train", "--sizes", "784,10,10", "--epochs", "30", "--seed", "2", "--data-dir", str(mnist_dir),
+                     "--save", str(model)])
+    out = capsys.readouterr().out
+    assert code == 130
+    assert "Interrupted after 2 whole epochs" in out and f"Saved the network to {model}" in out
+    train, _, _ = mnist
+    np.testing.assert_array_equal(fastnn.load(model).params, _replay([784, 10, 10], 2, train, 2, 10, 3.0).params)
