@@ -22,8 +22,8 @@ def problem():
     return (X[:300], y[:300]), (X[300:400], y[300:400]), (X[400:], y[400:])
 
 
-def _result(epoch, **values):
-    return EpochResult(epoch=epoch, test_correct=None, n_test=None, train_cost=1.0, seconds=1.0,
+def _result(epoch, test_correct=None, n_test=None, **values):
+    return EpochResult(epoch=epoch, test_correct=test_correct, n_test=n_test, train_cost=1.0, seconds=1.0,
                        samples_per_second=1.0, eval_seconds=0.0, **values)
 
 
@@ -452,3 +452,31 @@ def test_cli_train_interrupted_still_saves(mnist_dir, mnist, tmp_path, capsys, m
     assert "Interrupted after 2 whole epochs" in out and f"Saved the network to {model}" in out
     train, _, _ = mnist
     np.testing.assert_array_equal(fastnn.load(model).params, _replay([784, 10, 10], 2, train, 2, 10, 3.0).params)
+
+
+def test_reproduce_interrupted_keeps_the_epochs_done(monkeypatch, capsys, tmp_path):
+    """Ctrl-C in the first experiment: its rows hold the epochs every seed finished, the
+    rest is skipped, the table is still printed and the plot still drawn (exit 130)."""
+    import argparse
+
+    from fastnn import reproduce
+
+    def interrupted_train_many(nets, *args, **kwargs):
+        histories = [training.History(_result(e, test_correct=9000 + e + s, n_test=10_000) for e in range(k))
+                     for s, k in enumerate((3, 2))]
+        raise fastnn.TrainingInterrupted(histories, single=False)
+
+    monkeypatch.setattr(reproduce, "train_many", interrupted_train_many)
+    monkeypatch.setattr(reproduce, "compile_kernels", lambda dtype: 0.0)
+    monkeypatch.setattr(reproduce, "_environment", dict)  # (it imports scikit-learn: seconds)
+    fake = ((np.zeros((2, 784)), np.zeros(2, int)), None, (np.zeros((10_000, 784)), np.zeros(10_000, int)))
+    monkeypatch.setattr(reproduce, "load_mnist", lambda *a, **k: fake)
+    parser = argparse.ArgumentParser()
+    reproduce.register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["reproduce", "chapter1", "--seeds", "0", "1", "--plot", str(tmp_path / "figs")])
+    assert args.func(args) == 130
+    out = capsys.readouterr().out
+    assert "| accuracy after epoch 0 | 91.29 | 90.00 (90.00–90.01) | 0, 1 | interrupted after 2 epochs;" in out
+    assert re.search(r"peak accuracy over 30 epochs \| 95.42 \| 90.0\d \(90.01–90.02\) \| 0, 1 \| interrupted", out)
+    assert "average darkness" not in out
+    assert (tmp_path / "figs" / "chapter1.png").stat().st_size > 10_000
