@@ -405,9 +405,10 @@ class EarlyStopping(_Plateau):
             return None
         if self.wait >= max(self.patience, 1):
             self.stopped_epoch = result.epoch
+            by = f" by more than {self.min_delta:g}" if self.min_delta else ""
             return (
-                f"EarlyStopping: {self.monitor} did not improve by more than {self.min_delta:g} for "
-                f"{self.wait} epoch(s) (best {self.best:.6g} at epoch {self.best_epoch})"
+                f"EarlyStopping: {self.monitor} did not improve{by} for {self.wait} "
+                f"epoch{'s' if self.wait != 1 else ''} (best {self.best:.6g} at epoch {self.best_epoch})"
             )
         return None
 

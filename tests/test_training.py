@@ -272,7 +272,7 @@ def test_bad_monitors_fail_before_training(problem, monitor, error, fragment):
 
 
 def test_training_accuracy_needs_labels(problem):
-    X, y = problem[0]
+    X, _y = problem[0]
     net = fastnn.Network([6, 5, 3], seed=0)
     with pytest.raises(ValueError, match="training_accuracy' needs training_data y as integer labels"):
         net.SGD((X, np.full((len(X), 3), 0.5)), 1, 10, 1.0, monitor=("training_accuracy",), verbose=False)
@@ -415,8 +415,9 @@ def test_ctrl_c_stops_train_many_at_whole_epochs(problem, monkeypatch):
 def test_cli_train_with_validation_early_stopping_and_plot(mnist_dir, tmp_path, capsys):
     import json
 
-    from fastnn import cli
     from matplotlib.image import imread
+
+    from fastnn import cli
 
     plot, history_file = tmp_path / "curves.png", tmp_path / "h.json"
     code = cli.main(["train", "--sizes", "784,10,10", "--epochs", "2", "--seed", "1", "--data-dir", str(mnist_dir),
