@@ -481,3 +481,27 @@ def test_reproduce_interrupted_keeps_the_epochs_done(monkeypatch, capsys, tmp_pa
     assert re.search(r"peak accuracy over 30 epochs \| 95.42 \| 90.0\d \(90.01–90.02\) \| 0, 1 \| interrupted", out)
     assert "average darkness" not in out
     assert (tmp_path / "figs" / "chapter1.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--early-stopping", "3"], "--early-stopping watches the validation accuracy: add --validation"),
+        (["train", "--validation", "--early-stopping", "-1"], "--early-stopping must be >= 0, got -1"),
+        (["train", "--plot", "/nonexistent-dir/c.png"], "--plot /nonexistent-dir/c.png: directory /nonexistent-dir"),
+    ],
+)
+def test_cli_train_checks_the_new_flags_before_loading_data(argv, fragment, capsys, monkeypatch):
+    from fastnn import cli
+
+    monkeypatch.setattr(cli, "_load", lambda *a: pytest.fail("data loaded before the flags were checked"))
+    assert cli.main(argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_cli_monitor_names_are_checked_by_argparse(capsys):
+    from fastnn import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--monitor", "training_cost,validation_cost"])
+    assert "--monitor names must be among training_accuracy" in capsys.readouterr().err
