@@ -76,7 +76,7 @@ def _histories(history, labels):
     return [(label, run if isinstance(run, History) else History(run)) for label, run in zip(labels, runs)]
 
 
-def learning_curves(history, *, labels=None, title=None, path=None, dpi=150):
+def learning_curves(history, *, labels=None, title=None, mark_epoch=None, path=None, dpi=150):
     """Accuracy and cost per epoch: the learning curves of one or more training runs.
 
     Parameters
@@ -89,6 +89,9 @@ def learning_curves(history, *, labels=None, title=None, path=None, dpi=150):
     labels : list of str, optional
         One per history when several are given (default ``network i``).
     title : str, optional
+    mark_epoch : int, optional
+        Draw a vertical line at this epoch, e.g. ``EarlyStopping.best_epoch``, the epoch
+        whose parameters were kept.
     path : str or os.PathLike, optional
         Also write the figure there (format from the suffix), atomically.
     dpi : int, default 150
@@ -137,6 +140,9 @@ def learning_curves(history, *, labels=None, title=None, path=None, dpi=150):
     axes[-1].legend(fontsize="small")
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
+        if mark_epoch is not None:
+            ax.axvline(mark_epoch, color="0.3", ls="--", lw=1, label=f"kept: epoch {mark_epoch}")
+            ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
     _save(fig, path, dpi)

@@ -51,6 +51,9 @@ def test_learning_curves(digits, tmp_path):
     assert [line.get_label() for line in acc.lines] == ["evaluation", "test"]
     assert [line.get_label() for line in cost.lines] == ["training", "evaluation", "training, during the epoch"]
     np.testing.assert_allclose(acc.lines[1].get_ydata(), [100 * r.test_accuracy for r in history])
+    marked = plot.learning_curves(history, mark_epoch=2)
+    assert all(ax.lines[-1].get_label() == "kept: epoch 2" and list(ax.lines[-1].get_xdata()) == [2, 2]
+               for ax in marked.axes)
 
 
 def test_learning_curves_of_several_runs_and_cost_only(digits, tmp_path):

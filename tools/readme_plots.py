@@ -45,7 +45,8 @@ print(history.stopped_by)
 print(f"kept epoch {{stop.best_epoch}}: {{net.evaluate(test)}} / 10000 test images, "
       f"predict(test[0][:8]) = {{net.predict(test[0][:8])}}, labels {{test[1][:8]}}")
 
-plot.learning_curves(history, title="784-30-10, eta = 3.0, early stopping", path="{img}/learning_curves.png")
+plot.learning_curves(history, title="784-30-10, eta = 3.0, early stopping", mark_epoch=stop.best_epoch,
+                     path="{img}/learning_curves.png")
 plot.first_layer_weights(net, path="{img}/first_layer_weights.png")
 plot.confusion_matrix(net, test, path="{img}/confusion_matrix.png")
 plot.misclassified(net, test, n=24, path="{img}/misclassified.png")
