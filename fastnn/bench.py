@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = [
     "flops_per_sample",
@@ -529,8 +530,6 @@ def _run(options, log, thread_note):
         case.first_call = time.perf_counter() - t0
         X_test, y_test = data[case.dtype][3:]
         case.runner.evaluator()(X_test[:WARMUP_SAMPLES], y_test[:WARMUP_SAMPLES])
-
-    from tqdm import tqdm
 
     # A bar on a terminal only (tqdm's disable=None), cleared at the end: the report follows.
     bar = tqdm(total=options.repeat * len(cases), desc="fastnn bench", unit="epoch", disable=None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import fastnn
-from fastnn import _config
+from fastnn import _config, plot
 from fastnn._io import atomic_write
 from fastnn.training import MONITORS
 
@@ -88,8 +88,6 @@ def _cmd_train(args):
     _check_output(args.json, "--json")
     _check_output(args.plot, "--plot")
     if args.plot:
-        from fastnn import plot
-
         plot._figure()  # matplotlib missing: say so now, not after training
     if args.early_stopping is not None and not args.validation:
         raise ValueError("--early-stopping watches the validation accuracy: add --validation")
@@ -159,8 +157,6 @@ def _cmd_train(args):
             f.write(text.encode())
     if args.plot:
         if history:
-            from fastnn import plot
-
             plot.learning_curves(history, title=f"fastnn train: {'-'.join(map(str, net.sizes))}, seed {args.seed}",
                                  path=args.plot)
             print(f"Wrote the learning curves to {args.plot}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnn._io import atomic_write
+from fastnn.training import EpochResult, History
 
 __all__ = ["chapter1", "confusion_matrix", "first_layer_weights", "learning_curves", "misclassified"]
 
@@ -53,8 +54,6 @@ def _save(fig, path, dpi):
 
 def _histories(history, labels):
     """``[(label, History)]`` from one history (a list of EpochResult) or a list of them."""
-    from fastnn.training import EpochResult, History
-
     if isinstance(history, (list, tuple)) and history and all(isinstance(r, EpochResult) for r in history):
         runs = [history]
     elif isinstance(history, (list, tuple)) and history and all(isinstance(h, (list, tuple)) for h in history):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnn import plot
 from fastnn._io import atomic_write
 from fastnn.datasets import load_mnist
 from fastnn.network import Network, compile_kernels, train_many
@@ -613,8 +614,6 @@ def _run_cli(args):
 
     _check_output(args.json, "--json")  # before, not after, minutes of training
     if args.plot is not None:
-        from fastnn import plot
-
         if args.plot.exists() and not args.plot.is_dir():
             raise ValueError(f"--plot {args.plot} is not a directory")
         if not args.plot.parent.is_dir():

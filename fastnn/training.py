@@ -28,12 +28,15 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = [
     "MONITORS",
@@ -450,9 +453,6 @@ class ModelCheckpoint(_Plateau):
     """
 
     def __init__(self, path, monitor="evaluation_accuracy", min_delta=0.0, mode="auto", save_best_only=True):
-        import os
-        from pathlib import Path
-
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         self.path = Path(path)
@@ -622,8 +622,6 @@ def format_epoch(result, prefix=""):
 
 def write_line(line, file=None):
     """Write one whole line, never interleaved with another thread's or torn by a tqdm bar."""
-    from tqdm import tqdm
-
     with _write_lock:
         tqdm.write(line, file=sys.stdout if file is None else file)
         (sys.stdout if file is None else file).flush()
@@ -655,8 +653,6 @@ class Progress:
         self._lock = threading.Lock()
         self.bar = None
         if bar is not False:
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=total, desc=desc, unit="sample", unit_scale=True, dynamic_ncols=True,
                 disable=None if bar is None else False, file=sys.stderr, leave=True, smoothing=0.1,
