@@ -652,7 +652,7 @@ class Progress:
         self.latest = {}
         self._lock = threading.Lock()
         self.bar = None
-        if bar is not False:
+        if bar is not False and total > 0:
             self.bar = tqdm(
                 total=total, desc=desc, unit="sample", unit_scale=True, dynamic_ncols=True,
                 disable=None if bar is None else False, file=sys.stderr, leave=True, smoothing=0.1,
