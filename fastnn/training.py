@@ -259,7 +259,9 @@ def _callbacks(callbacks):
     try:
         items = list(callbacks)
     except TypeError:
-        raise TypeError(f"callbacks must be a list of fastnn callbacks or functions, got {type(callbacks).__name__}") from None
+        raise TypeError(
+            f"callbacks must be a list of fastnn callbacks or functions, got {type(callbacks).__name__}"
+        ) from None
     out = []
     for i, cb in enumerate(items):
         if isinstance(cb, Callback):
@@ -267,7 +269,9 @@ def _callbacks(callbacks):
         elif callable(cb):
             out.append(_FunctionCallback(cb))
         else:
-            raise TypeError(f"callbacks[{i}] must be a fastnn.Callback or a function f(net, result), got {type(cb).__name__}")
+            raise TypeError(
+                f"callbacks[{i}] must be a fastnn.Callback or a function f(net, result), got {type(cb).__name__}"
+            )
     return out
 
 
@@ -502,13 +506,15 @@ class ReduceEtaOnPlateau(_Plateau):
         ``(epoch, new eta)`` for each reduction, the epoch being the one it follows.
     """
 
-    def __init__(self, monitor="evaluation_accuracy", factor=0.5, patience=10, min_delta=0.0, min_eta=None, mode="auto"):
+    def __init__(self, monitor="evaluation_accuracy", factor=0.5, patience=10, min_delta=0.0, min_eta=None,
+                 mode="auto"):
         super().__init__(monitor, patience, min_delta, mode)
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
             raise TypeError(f"factor must be a real number, got {factor!r}")
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
-        if min_eta is not None and (isinstance(min_eta, bool) or not isinstance(min_eta, numbers.Real) or not min_eta > 0):
+        bad_eta = isinstance(min_eta, bool) or not isinstance(min_eta, numbers.Real) or not min_eta > 0
+        if min_eta is not None and bad_eta:
             raise ValueError(f"min_eta must be None or a number > 0, got {min_eta!r}")
         self.factor = float(factor)
         self.min_eta = None if min_eta is None else float(min_eta)

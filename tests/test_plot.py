@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import plot
-from fastnn.reproduce import Chapter1Results, ResultRow
+from fastnn.book.reproduce import Chapter1Results, ResultRow
 
 pytest.importorskip("matplotlib")
 from matplotlib.image import imread

@@ -460,7 +460,7 @@ def test_reproduce_interrupted_keeps_the_epochs_done(monkeypatch, capsys, tmp_pa
     rest is skipped, the table is still printed and the plot still drawn (exit 130)."""
     import argparse
 
-    from fastnn import reproduce
+    from fastnn.book import reproduce
 
     def interrupted_train_many(nets, *args, **kwargs):
         histories = [training.History(_result(e, test_correct=9000 + e + s, n_test=10_000) for e in range(k))

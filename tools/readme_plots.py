@@ -80,7 +80,7 @@ def main():
                          capture_output=True, text=True, check=True)
 
     from fastnn import plot
-    from fastnn.reproduce import Chapter1Results
+    from fastnn.book.reproduce import Chapter1Results
 
     results = Chapter1Results.from_json(REPO / "docs" / "chapter1_results.json")
     plot.chapter1(results, path=f"{IMG}/chapter1.png")
