@@ -108,7 +108,8 @@ What the 30 hidden neurons respond to (each neuron's 784 incoming weights as a 2
 image, red positive, blue negative), which digits it confuses, and the first test digits it
 gets wrong (true → predicted):
 
-<img src="{IMG}/first_layer_weights.png" alt="first-layer weights" width="49%"> <img src="{IMG}/confusion_matrix.png" alt="confusion matrix" width="49%">
+<img src="{IMG}/first_layer_weights.png" alt="first-layer weights" width="49%">
+<img src="{IMG}/confusion_matrix.png" alt="confusion matrix" width="49%">
 
 <img src="{IMG}/misclassified.png" alt="misclassified test digits" width="60%">
 
