@@ -9,18 +9,20 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastnn import _config, datasets, validation
-from fastnn._io import atomic_write, check_outputs, rescue_candidates, write_or_rescue
+from fastnn import _config, datasets, plot, validation
+from fastnn._io import atomic_write, check_outputs, write_or_rescue
 from fastnn._version import __version__
 from fastnn.bench import bench
 from fastnn.book import reproduce
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels, load
 from fastnn.persistence import ModelFileError
+from fastnn.training import MONITORS, EarlyStopping, TrainingInterrupted
 
 
 def _sizes(text):
@@ -31,6 +33,14 @@ def _sizes(text):
             f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
         ) from None
     return sizes
+
+
+def _monitors(text):
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if name not in MONITORS:
+            raise argparse.ArgumentTypeError(f"--monitor names must be among {', '.join(MONITORS)}, got {name!r}")
+    return names
 
 
 def _load(dataset, data_dir, dtype):
@@ -92,12 +102,19 @@ def _cmd_train(args):
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
     # Every output, before minutes of training: a typo in a path must not cost the run.
-    _check_outputs([("--save", args.save), ("--json", args.json)])
+    _check_outputs([("--save", args.save), ("--json", args.json), ("--plot", args.plot)])
+    if args.plot:
+        plot._figure()  # matplotlib missing: say so now, not after training
+    if args.early_stopping is not None and not args.validation:
+        raise ValueError("--early-stopping watches the validation accuracy: add --validation")
+    if args.early_stopping is not None:
+        validation.check_int(args.early_stopping, "--early-stopping", 0)
     net = Network(args.sizes, seed=args.seed, dtype=args.dtype)
     t0 = time.perf_counter()
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
+    held_out = f", {len(_validation[0]):,} validation" if args.validation else ""
     print(
-        f"Loaded {args.dataset}: {len(train[0]):,} training and {len(test[0]):,} test images "
+        f"Loaded {args.dataset}: {len(train[0]):,} training{held_out} and {len(test[0]):,} test images "
         f"in {time.perf_counter() - t0:.2f} s"
     )
     print(
@@ -109,26 +126,31 @@ def _cmd_train(args):
     compile_kernels(args.dtype, parallel=net.splits(n_jobs, args.mini_batch_size))
     where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
     print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
+    monitor = tuple(args.monitor or ())
+    callbacks = []
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping("evaluation_accuracy", patience=args.early_stopping))
     t0 = time.perf_counter()
+    interrupted = False
     try:
-        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test, n_jobs=args.n_jobs)
+        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test,
+                          evaluation_data=_validation if args.validation else None, monitor=monitor,
+                          callbacks=callbacks, n_jobs=args.n_jobs)
     except FloatingPointError as exc:
         print(f"fastnn train: error: {exc}", file=sys.stderr)
         if args.save:
             print(f"fastnn train: {args.save} was not written", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        if args.save:  # keep the epochs done so far, apart from the file asked for
-            for candidate in rescue_candidates(args.save):
-                try:
-                    net.save(candidate)
-                except OSError:
-                    continue
-                print(f"\nfastnn train: interrupted; the network as trained so far was saved to {candidate} "
-                      f"({args.save} was not written)", file=sys.stderr)
-                break
-        raise
+    except TrainingInterrupted as exc:
+        history, interrupted = exc.history, True
+        print(f"Interrupted after {len(history)} whole epoch{'s' if len(history) != 1 else ''}")
     wall = time.perf_counter() - t0
+    if history.stopped_by and not interrupted:
+        print(history.stopped_by)
+    if callbacks and callbacks[0].restored:
+        kept = history[callbacks[0].best_epoch]
+        print(f"Kept the network of epoch {kept.epoch}: validation {100 * kept.evaluation_accuracy:.2f} %, "
+              f"test {kept.test_correct} / {kept.n_test}")
     if history:
         best = max(history, key=lambda r: r.test_correct)
         train_s = sum(r.seconds for r in history)
@@ -144,16 +166,32 @@ def _cmd_train(args):
         else:
             status = 1
     if args.json:
-        record = {"args": {k: v for k, v in vars(args).items() if k != "func"},
-                  "history": [r.as_dict() for r in history]}
+        text = json.dumps(
+            {"args": {k: v for k, v in vars(args).items() if k != "func"},
+             "interrupted": interrupted, "stopped_by": history.stopped_by,
+             "history": [r.as_dict() for r in history]},
+            indent=2,
+        )
 
         def write_json(path):
-            with atomic_write(path) as (f, _):
-                f.write(json.dumps(record, indent=2).encode())
+            with atomic_write(Path(path)) as (f, _):
+                f.write(text.encode())
 
         if not _write_output(write_json, args.json, "--json", "the history"):
             status = 1
-    return status
+    if args.plot:
+        if history:
+            title = f"fastnn train: {'-'.join(map(str, net.sizes))}, seed {args.seed}"
+            if _write_output(lambda path: plot.learning_curves(history, title=title, path=path), args.plot,
+                             "--plot", "the learning curves"):
+                print(f"Wrote the learning curves to {args.plot}")
+            else:
+                status = 1
+        else:
+            print(f"fastnn train: no epoch ran: {args.plot} was not written", file=sys.stderr)
+    if status:
+        return status
+    return 130 if interrupted else 0
 
 
 def _cmd_evaluate(args):
@@ -208,6 +246,15 @@ def build_parser():
     _add_data_args(p)
     p.add_argument("--save", metavar="PATH", default=None, help="write the trained network to PATH (.npz)")
     p.add_argument("--json", metavar="PATH", default=None, help="write the per-epoch history to PATH")
+    p.add_argument("--validation", action="store_true",
+                   help="also measure the 10,000 validation images after each epoch (evaluation_data)")
+    p.add_argument("--monitor", type=_monitors, default=None, metavar="NAMES",
+                   help="more to measure after each epoch, comma-separated: " + ", ".join(MONITORS))
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop when the validation accuracy has not improved for PATIENCE epochs and keep the "
+                        "best epoch's network (needs --validation)")
+    p.add_argument("--plot", metavar="PATH", default=None,
+                   help="draw the learning curves into PATH (.png, .svg, .pdf; needs matplotlib)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy of a saved network")
@@ -232,6 +279,9 @@ def main(argv=None):
     except (ValueError, TypeError, OSError) as exc:
         print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except MemoryError as exc:
         print(f"fastnn {args.command}: error: out of memory ({exc}); use smaller --sizes", file=sys.stderr)
         return 2

@@ -226,21 +226,3 @@ def test_a_failed_save_keeps_the_trained_network(mnist_dir, tmp_path, monkeypatc
     assert (f"fastnn train: error: cannot write --save {out / 'net.npz'} ({out} does not exist: cannot write "
             f"net.npz there); the trained network was written to {rescued} instead") in err
     assert fastnn.load(rescued).sizes == (784, 5, 10)
-
-
-def test_an_interrupted_training_keeps_the_epochs_done(mnist_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-
-    def interrupt(epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(kernels, "sgd_epoch", _epochs_that(interrupt))
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(["train", "--sizes", "784,5,10", "--epochs", "3", "--seed", "0",
-                  "--data-dir", str(mnist_dir), "--save", str(tmp_path / "net.npz")])
-    err = capsys.readouterr().err
-    [rescued] = [p for p in tmp_path.iterdir() if p.name.startswith("fastnn-rescue-net-")]
-    assert f"fastnn train: interrupted; the network as trained so far was saved to {rescued}" in err
-    assert not (tmp_path / "net.npz").exists()
-    assert fastnn.load(rescued).sizes == (784, 5, 10)
