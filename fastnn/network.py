@@ -41,7 +41,8 @@ class _InUse:
     The kernels release the GIL, so two threads really run at once: training while another
     thread reads or trains would mix old and new parameters without any error. Each
     conflict raises RuntimeError at once instead (nothing blocks, so nothing deadlocks);
-    the training thread itself may read between its steps (callbacks).
+    the training thread itself may read and write between its steps (callbacks, the
+    restore after a divergence).
     """
 
     def __init__(self):
@@ -65,23 +66,27 @@ class _InUse:
                     "parameters are changing; wait for that training to return (or train a "
                     "separate network)"
                 )
-            self._readers += 1
+            counted = self._trainer is None  # the trainer's own reads (callbacks) need no count
+            if counted:
+                self._readers += 1
         try:
             yield
         finally:
-            with self._lock:
-                self._readers -= 1
+            if counted:
+                with self._lock:
+                    self._readers -= 1
 
     @contextlib.contextmanager
     def training(self, what):
         me = threading.get_ident()
         with self._lock:
-            if self._trainer is not None:
-                other = "this thread already" if self._trainer == me else "another thread"
+            if self._trainer is not None and self._trainer != me:
                 raise RuntimeError(
-                    f"{what}: the network is being trained in {other}; one network trains in one thread at a time"
+                    f"{what}: the network is being trained in another thread; one network trains in one "
+                    "thread at a time"
                 )
-            if self._readers:
+            nested = self._trainer == me  # the trainer itself (a callback restoring parameters)
+            if not nested and self._readers:
                 raise RuntimeError(
                     f"{what}: the network is being read (feedforward, evaluate, save, ...) in another thread; "
                     "training now would change its parameters under that reader"
@@ -90,8 +95,9 @@ class _InUse:
         try:
             yield
         finally:
-            with self._lock:
-                self._trainer = None
+            if not nested:
+                with self._lock:
+                    self._trainer = None
 
 
 class Network:
