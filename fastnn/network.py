@@ -5,7 +5,9 @@ at the boundary, owns the random generator, allocates, runs the epoch loop and k
 history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
+import copy
 import dataclasses
+import json
 import numbers
 import os
 import time
@@ -237,6 +239,12 @@ class Network:
     Initial weights and biases are drawn from N(0, 1), as in the book: all biases,
     layer by layer, then all weights, in float64, then rounded to ``dtype``.
 
+    ``copy.copy``, ``copy.deepcopy``, ``pickle`` (every protocol) and ``joblib.dump``
+    give an independent network: a new aligned :attr:`params` buffer with
+    :attr:`weights` and :attr:`biases` views into it, and a copy of the generator in its
+    current state, so the copy trains bit-identically to the original. (A shallow copy
+    is a full one too: sharing the buffer would let one network train the other.)
+
     Examples
     --------
     >>> import numpy as np
@@ -336,6 +344,34 @@ class Network:
 
     def __repr__(self):
         return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
+
+    # -- copies and pickles --------------------------------------------------------------
+    # ``weights``/``biases`` are views into ``params``; pickle (and so ``copy``, joblib,
+    # Dask) would store them as separate arrays and restore them detached from the buffer,
+    # which would then lose its 64-byte alignment. So the views are dropped from the state
+    # and rebuilt, into a fresh aligned buffer, on the way back. The generator travels with
+    # the state, so a copy continues exactly as its original would.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_weights"], state["_biases"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._params = aligned_copy(self._params)
+        weights, biases = self._views(self._params)
+        self._weights, self._biases = tuple(weights), tuple(biases)
+
+    def __copy__(self):
+        # A shallow copy would share the parameter buffer and the generator: training one
+        # network would change the other. A copy of a Network is always a whole new one.
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     # -- input conversion --------------------------------------------------------------
     def _inputs(self, X, name="X"):
@@ -739,9 +775,11 @@ class Network:
     def save(self, path):
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
-        The file holds ``format_version``, ``sizes``, ``dtype`` and ``weights_<l>`` /
-        ``biases_<l>`` in the book's shapes; it is read by :func:`fastnn.load` without
-        pickle. It is written to a temporary file in the same directory, flushed to disk
+        The file holds ``format_version``, ``sizes``, ``dtype``, ``weights_<l>`` /
+        ``biases_<l>`` in the book's shapes and ``rng_state``, the generator's
+        ``bit_generator.state`` as JSON text, so that the loaded network shuffles the
+        next epochs exactly as this one would have; it is read by :func:`fastnn.load`
+        without pickle. It is written to a temporary file in the same directory, flushed to disk
         and renamed over ``path``, so a crash or a concurrent save never leaves a torn
         file. ``path`` is used as given (no suffix is added).
 
@@ -758,6 +796,7 @@ class Network:
             "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
             "sizes": self._sizes.copy(),
             "dtype": np.array(self.dtype.name),
+            "rng_state": np.array(json.dumps(self._rng.bit_generator.state)),
         }
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"weights_{l}"] = np.ascontiguousarray(w)
@@ -785,6 +824,9 @@ def load(path):
     Returns
     -------
     Network
+        With the saved generator state, so that training continues exactly as the saved
+        network's would have. Files written before fastnn saved it (no ``rng_state``
+        entry) load with a fresh, unseeded generator.
 
     Raises
     ------
@@ -839,7 +881,30 @@ def load(path):
             if not np.isfinite(value).all():
                 raise ModelFileError(f"{path}: entry {key!r} holds non-finite values")
             target[...] = value
+    if "rng_state" in arrays:
+        net._rng = _generator_from_state(arrays["rng_state"], path)
     return net
+
+
+#: The bit generators whose state :func:`load` restores (NumPy's own; no other class is
+#: ever looked up from a file).
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _generator_from_state(entry, path):
+    """A ``numpy.random.Generator`` from the JSON text of a ``bit_generator.state``."""
+    try:
+        if entry.ndim != 0 or entry.dtype.kind != "U":
+            raise TypeError(f"expected one string, got an array of shape {entry.shape} and dtype {entry.dtype}")
+        state = json.loads(str(entry))
+        name = state["bit_generator"]
+        if name not in _BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {name!r} (known: {', '.join(_BIT_GENERATORS)})")
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+    except Exception as exc:  # json, KeyError, TypeError, ValueError from the state setter
+        raise ModelFileError(f"{path}: entry 'rng_state' is not a generator state ({type(exc).__name__}: {exc})") from exc
+    return np.random.Generator(bit_generator)
 
 
 def _usable_cores():
