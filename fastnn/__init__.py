@@ -26,6 +26,7 @@ from fastnn.network import (
     train_many,
 )
 from fastnn.reproduce import Chapter1Results, reproduce_chapter1
+from fastnn.sweep import SweepResult, sweep
 
 __all__ = [
     "Network",
@@ -44,5 +45,7 @@ __all__ = [
     "gradient_descent",
     "reproduce_chapter1",
     "Chapter1Results",
+    "sweep",
+    "SweepResult",
     "__version__",
 ]
