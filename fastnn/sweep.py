@@ -420,17 +420,18 @@ class SweepResult(list):
             raise ImportError(f'SweepResult.plot needs matplotlib ({exc}): pip install "fastnn[plot]"') from exc
         rows = [r for r in self if r["best_accuracy"] is not None]
         rows = sorted(rows, key=lambda r: r["best_accuracy"], reverse=True)[:top]
-        fig = Figure(figsize=(7, 4.2), layout="constrained")
+        fig = Figure(figsize=(9, 4.2), layout="constrained")
         ax = fig.add_subplot()
         for r in rows:
             label = f"{'-'.join(map(str, r['sizes']))} η={r['eta']:g} m={r['mini_batch_size']} seed={r['seed']}"
             ax.plot([h.epoch for h in r["history"]], [100 * h.accuracy for h in r["history"]], marker=".", label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"sweep: the {len(rows)} best of {len(self)} configurations")
+        shown = f"the {len(rows)} best of {len(self)}" if len(rows) < len(self) else f"all {len(self)}"
+        ax.set_title(f"sweep: {shown} configurations")
         ax.grid(alpha=0.3)
         if rows:
-            ax.legend(fontsize="small")
+            ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
         if path is not None:
             path = Path(path)
             with atomic_write(path) as (f, _):
