@@ -772,6 +772,19 @@ class Network:
             raise FloatingPointError(f"the parameters are no longer finite after {where}")
 
     # -- persistence -------------------------------------------------------------------
+    def to_onnx(self, path=None, *, dtype="float32"):
+        """Export to ONNX (Gemm + Sigmoid per layer); see :func:`fastnn.onnx.to_onnx`.
+
+        Needs ``pip install "fastnn[onnx]"``.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from fastnn.onnx import to_onnx
+
+        return to_onnx(self, path, dtype=dtype)
+
     def save(self, path):
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
@@ -783,6 +796,11 @@ class Network:
         and renamed over ``path``, so a crash or a concurrent save never leaves a torn
         file. ``path`` is used as given (no suffix is added).
 
+        A path ending in ``.json`` is written in network2.py's JSON format instead
+        (``sizes``, ``weights``, ``biases`` as column vectors, ``cost``; the book's
+        Chapter 3 code loads it with ``network2.load``): values as float64, exactly; no
+        dtype and no generator state.
+
         Parameters
         ----------
         path : str or os.PathLike
@@ -792,6 +810,10 @@ class Network:
         pathlib.Path
         """
         path = Path(path)
+        if path.suffix.lower() == ".json":
+            from fastnn._network2 import write_json
+
+            return write_json(self, path)
         arrays = {
             "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
             "sizes": self._sizes.copy(),
@@ -815,11 +837,16 @@ def _format_epoch(result):
 
 
 def load(path):
-    """Read a network written by :meth:`Network.save`.
+    """Read a network written by :meth:`Network.save`, or a network2.py JSON file.
 
     Parameters
     ----------
     path : str or os.PathLike
+        An ``.npz`` written by :meth:`Network.save`, or (by the suffix ``.json``) a
+        model saved by the book's ``network2.py`` (``{"sizes", "weights", "biases",
+        "cost"}``, biases as column vectors), read as a float64 network with a fresh
+        generator. The JSON file's size is checked before it is parsed and its declared
+        ``sizes`` against every array before a network is allocated.
 
     Returns
     -------
@@ -834,9 +861,20 @@ def load(path):
         No file at ``path``.
     ModelFileError
         The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
-        never used), or is not a fastnn model of a known format version.
+        never used), or is not a fastnn model of a known format version; for JSON: too
+        large, not JSON, or not network2's layout (the message names the entry).
+
+    Warns
+    -----
+    fastnn._network2.CostWarning
+        A network2 file trained with ``CrossEntropyCost``: feedforward and evaluate are
+        exact, but fastnn's SGD trains the quadratic cost.
     """
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        from fastnn._network2 import read_json
+
+        return read_json(path, Network, ModelFileError)
     with open(path, "rb") as f:  # our handle: np.load leaks its own when parsing fails
         try:
             npz = np.load(f, allow_pickle=False)

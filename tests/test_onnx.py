@@ -26,7 +26,7 @@ def test_onnxruntime_equals_feedforward_to_float32_rounding(tmp_path, sizes, net
     net.SGD((rng.random((60, sizes[0])), rng.integers(0, sizes[-1], 60)), 1, 10, 3.0, verbose=False)
     X = rng.random((50, sizes[0]))
     path = tmp_path / "net.onnx"
-    model = to_onnx(net, path)
+    model = net.to_onnx(path)
     assert path.read_bytes() == model.SerializeToString()
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)]
     assert [n.op_type for n in model.graph.node] == ["Gemm", "Sigmoid"] * (len(sizes) - 1)
