@@ -19,7 +19,6 @@ workers of another CPU kind the compiled kernels, and so the low bits, may diffe
 import argparse
 import itertools
 import json
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from fastnn._io import atomic_write
@@ -220,7 +220,13 @@ def _result(config, history, error=None):
 
 
 def _run_task(data, items, return_networks):
-    """Train ``items`` (pairs of index and configuration); the body of one task."""
+    """Train ``items`` (pairs of index and configuration); the body of one task.
+
+    Each network trains with the serial kernel on the calling thread, and Numba's
+    threads for anything parallel launched from it are capped at 1 (the setting is per
+    thread): a Dask worker with k threads trains k networks at once, never more.
+    """
+    numba.set_num_threads(1)
     train, test = data.arrays() if isinstance(data, _Data) else data
     out = []
     groups = {}
@@ -279,12 +285,8 @@ def _tasks(configs, n_samples, n_threads, group):
     return chunks
 
 
-def _prepare_worker(dtypes, numba_threads):
-    """On a worker: cap Numba's thread pool at the worker's threads, compile the kernels."""
-    if "numba" not in sys.modules:  # the pool's size is fixed when Numba is imported
-        os.environ.setdefault("NUMBA_NUM_THREADS", str(numba_threads))
-    from fastnn.network import compile_kernels
-
+def _prepare_worker(dtypes):
+    """On a worker: compile the kernels (or load them from Numba's cache); the seconds."""
     t0 = time.perf_counter()
     for dtype in dtypes:
         compile_kernels(dtype)
@@ -468,9 +470,10 @@ def sweep(
     client : distributed.Client, optional
         The user's Dask client: the sweep runs on its workers (fastnn never starts a
         cluster). The data are scattered once to every worker (uint8 when the inputs
-        are exactly k/255), each worker compiles the kernels and caps Numba's thread
-        pool at its thread count before any configuration starts, and a worker lost
-        mid-sweep costs only its tasks, which Dask runs again elsewhere.
+        are exactly k/255), each worker compiles the kernels before any configuration
+        starts, each task trains on one thread (Numba's threads capped at 1 per task,
+        so a worker runs as many networks at once as it has Dask threads), and a worker
+        lost mid-sweep costs only its tasks, which Dask runs again elsewhere.
     n_jobs : int, default -1
         Without a client: threads, one network each (-1: every core this process may
         use). Ignored with a client (its workers' threads decide).
@@ -572,12 +575,13 @@ def _run_dask(client, configs, dtypes, train, test, group, return_networks, prog
     nthreads = client.nthreads()
     if not nthreads:
         raise ValueError(f"the Dask cluster at {client.scheduler.address} has no workers")
+    # Every worker imports fastnn and compiles the kernels (or loads them from its cache)
+    # before the data arrive and any configuration starts, so neither is timed as training.
+    compile_seconds = client.run(_prepare_worker, dtypes)
     data = _Data(train, test, compact=True)
     t0 = time.perf_counter()
     [remote] = client.scatter([data], broadcast=True, hash=False)
     ship = time.perf_counter() - t0
-    # Every worker compiles (or loads from its cache) before any configuration starts.
-    compile_seconds = client.run(_prepare_worker, dtypes, max(nthreads.values()))
     chunks = _tasks(configs, len(train[0]), sum(nthreads.values()), group)
     futures = [client.submit(_run_task, remote, chunk, return_networks, pure=False) for chunk in chunks]
     results = {}
