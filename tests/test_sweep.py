@@ -187,3 +187,19 @@ def test_a_worker_killed_mid_sweep_loses_no_result(client, digits):
     assert killed and len(remote) == len(local) == 8
     for a, b in zip(local, remote):
         np.testing.assert_array_equal(b["network"].params, a["network"].params)
+
+
+def test_grid_search_on_dask_through_joblib(client, digits):
+    joblib = pytest.importorskip("joblib")
+    pytest.importorskip("sklearn", minversion="1.6")
+    from sklearn.model_selection import GridSearchCV
+
+    from fastnn.sklearn import SigmoidMLPClassifier
+
+    (X, y), _ = digits
+    grid = {"hidden_layer_sizes": [(10,), (20,)], "eta": [1.0, 3.0]}
+    search = GridSearchCV(SigmoidMLPClassifier(epochs=2, random_state=0), grid, cv=2, n_jobs=-1)
+    with joblib.parallel_config(backend="dask"):
+        on_dask = search.fit(X, y).cv_results_["mean_test_score"]
+    local = GridSearchCV(SigmoidMLPClassifier(epochs=2, random_state=0), grid, cv=2).fit(X, y)
+    np.testing.assert_array_equal(on_dask, local.cv_results_["mean_test_score"])
