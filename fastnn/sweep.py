@@ -656,16 +656,17 @@ def _cmd_sweep(args):
     where = f"the Dask cluster at {args.scheduler}" if client else f"{args.n_jobs if args.n_jobs != -1 else _usable_cores()} local threads"
     print(f"Sweep: {len(configs)} configurations on {len(train[0]):,} {args.dataset} images, on {where}")
     try:
-        result = sweep(grid, train, test, client=client, n_jobs=args.n_jobs, progress=not args.no_progress)
+        result = sweep(grid, train, test, client=client, n_jobs=args.n_jobs, group=args.group, progress=not args.no_progress)
     finally:
         if client is not None:
             client.close()
     t = result.timings
     compile_s = max(t["compile_seconds"].values()) if t["compile_seconds"] else 0.0
-    print(
-        f"{t['wall_seconds']:.2f} s in all: {t['n_tasks']} tasks; data shipped in {t['ship_seconds']:.2f} s "
-        f"({t['ship_bytes'] / 1e6:.1f} MB{', uint8' if t['compact'] else ''}); compiling {compile_s:.2f} s"
+    shipped = (
+        f"data shipped in {t['ship_seconds']:.2f} s ({t['ship_bytes'] / 1e6:.1f} MB{', uint8' if t['compact'] else ''}); "
+        if client is not None else ""
     )
+    print(f"{t['wall_seconds']:.2f} s in all: {t['n_tasks']} tasks; {shipped}compiling {compile_s:.2f} s")
     print(result.summary(args.top))
     if args.output:
         path = result.to_json(args.output) if Path(args.output).suffix == ".json" else result.to_csv(args.output)
@@ -699,6 +700,8 @@ def register_cli(sub):
     p.add_argument("--train-size", type=int, default=None, help="train on the first N training images (default: all 50,000)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--n-jobs", type=int, default=-1, help="local threads, one network each (default: -1, every core)")
+    p.add_argument("--group", type=int, default=None,
+                   help="configurations per task (default: about two tasks per thread)")
     p.add_argument("--output", metavar="PATH", help="write the results (.json with histories, or .csv)")
     p.add_argument("--plot", metavar="PATH", help="write a figure of the best runs' accuracy per epoch (.png)")
     p.add_argument("--top", type=int, default=10, help="rows of the summary table (default: 10)")
