@@ -427,6 +427,9 @@ class SweepResult(list):
         for r in rows:
             label = f"{'-'.join(map(str, r['sizes']))} η={r['eta']:g} m={r['mini_batch_size']} seed={r['seed']}"
             ax.plot([h.epoch for h in r["history"]], [100 * h.accuracy for h in r["history"]], marker=".", label=label)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         shown = f"the {len(rows)} best of {len(self)}" if len(rows) < len(self) else f"all {len(self)}"
