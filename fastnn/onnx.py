@@ -83,7 +83,9 @@ def to_onnx(net, path=None, *, dtype="float32"):
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(w, dtype=dt), name=f"weights_{l}"))
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(b, dtype=dt), name=f"biases_{l}"))
         z, out = f"z_{l}", ("output" if l == net.num_layers - 2 else f"a_{l + 1}")
-        nodes.append(helper.make_node("Gemm", [a, f"weights_{l}", f"biases_{l}"], [z], name=f"layer_{l}_gemm", transB=1))
+        nodes.append(
+            helper.make_node("Gemm", [a, f"weights_{l}", f"biases_{l}"], [z], name=f"layer_{l}_gemm", transB=1)
+        )
         nodes.append(helper.make_node("Sigmoid", [z], [out], name=f"layer_{l}_sigmoid"))
         a = out
     sizes = "-".join(map(str, net.sizes))

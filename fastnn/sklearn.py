@@ -21,9 +21,7 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-    raise ImportError(
-        f'fastnn.sklearn needs scikit-learn >= 1.6 ({exc}): pip install "fastnn[sklearn]"'
-    ) from exc
+    raise ImportError(f'fastnn.sklearn needs scikit-learn >= 1.6 ({exc}): pip install "fastnn[sklearn]"') from exc
 
 from fastnn.network import Network, _check_dtype, _check_eta, _check_int
 
@@ -36,8 +34,7 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
         value = (value,)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(
-            f"hidden_layer_sizes must be an integer or a sequence of integers such as (30,), "
-            f"got {hidden_layer_sizes!r}"
+            f"hidden_layer_sizes must be an integer or a sequence of integers such as (30,), got {hidden_layer_sizes!r}"
         )
     value = tuple(value)
     for i, n in enumerate(value):
@@ -99,9 +96,7 @@ class _SigmoidMLP(BaseEstimator):
         self.history_ = []
 
     def _train(self, X, y, epochs, mini_batch_size, eta):
-        history = self.network_.SGD(
-            (X, y), epochs, mini_batch_size, eta, verbose=self.verbose, n_jobs=self.n_jobs
-        )
+        history = self.network_.SGD((X, y), epochs, mini_batch_size, eta, verbose=self.verbose, n_jobs=self.n_jobs)
         self.history_ = self.history_ + history
         self.n_iter_ = len(self.history_)
         self.loss_curve_ = [result.train_cost for result in self.history_]

@@ -124,7 +124,11 @@ def _as_arrays(data, name):
             raise ValueError(f"{name} is empty")
         X = np.stack([np.asarray(x).reshape(-1) for x, _ in samples])
         ys = [np.asarray(y) for _, y in samples]
-        y = np.array([v.reshape(()) for v in ys]) if all(v.size == 1 for v in ys) else np.stack([v.reshape(-1) for v in ys])
+        y = (
+            np.array([v.reshape(()) for v in ys])
+            if all(v.size == 1 for v in ys)
+            else np.stack([v.reshape(-1) for v in ys])
+        )
     if X.ndim != 2:
         raise ValueError(f"{name} X must have shape (n_samples, n_features), got shape {X.shape}")
     if len(y) != len(X):
@@ -141,7 +145,9 @@ def _check_data_fits(configs, train, test):
             if X.shape[1] != sizes[0]:
                 raise ValueError(f"{name} X has {X.shape[1]} features, grid sizes {list(sizes)} expect {sizes[0]}")
             if y.ndim == 2 and y.shape[1] != sizes[-1]:
-                raise ValueError(f"{name} y has {y.shape[1]} columns, grid sizes {list(sizes)} have {sizes[-1]} outputs")
+                raise ValueError(
+                    f"{name} y has {y.shape[1]} columns, grid sizes {list(sizes)} have {sizes[-1]} outputs"
+                )
             if y.ndim == 1 and np.issubdtype(y.dtype, np.number) and y.size and y.max() >= sizes[-1]:
                 raise ValueError(
                     f"{name} y holds label {y.max()}, more than grid sizes {list(sizes)} "
@@ -231,7 +237,9 @@ def _run_task(data, items, return_networks):
     out = []
     groups = {}
     for index, config in items:
-        groups.setdefault((config["dtype"], config["epochs"], config["mini_batch_size"], config["eta"]), []).append((index, config))
+        groups.setdefault((config["dtype"], config["epochs"], config["mini_batch_size"], config["eta"]), []).append(
+            (index, config)
+        )
     for (dtype, epochs, m, eta), group in groups.items():
         nets = [Network(c["sizes"], seed=c["seed"], dtype=dtype) for _, c in group]
         try:
@@ -390,10 +398,15 @@ class SweepResult(list):
     def summary(self, top=10):
         """A text table of the ``top`` configurations by ``best_accuracy``, best first."""
         rows = sorted(self, key=lambda r: -1 if r["best_accuracy"] is None else r["best_accuracy"], reverse=True)
-        head = f"{'sizes':<16} {'eta':>7} {'m':>4} {'epochs':>6} {'seed':>6} {'dtype':<8} {'best %':>7} {'epoch':>5} {'s':>7}"
+        head = (
+            f"{'sizes':<16} {'eta':>7} {'m':>4} {'epochs':>6} {'seed':>6} {'dtype':<8} "
+            f"{'best %':>7} {'epoch':>5} {'s':>7}"
+        )
         lines = [head, "-" * len(head)]
         for r in rows[:top]:
-            acc = "diverged" if r["error"] else ("-" if r["best_accuracy"] is None else f"{100 * r['best_accuracy']:.2f}")
+            acc = (
+                "diverged" if r["error"] else ("-" if r["best_accuracy"] is None else f"{100 * r['best_accuracy']:.2f}")
+            )
             lines.append(
                 f"{'-'.join(map(str, r['sizes'])):<16} {r['eta']:>7g} {r['mini_batch_size']:>4} {r['epochs']:>6} "
                 f"{r['seed']!s:>6} {r['dtype']:<8} {acc:>7} {'-' if r['best_epoch'] is None else r['best_epoch']:>5} "
@@ -536,8 +549,15 @@ def sweep(
         for dt in dtypes:
             compile_seconds += compile_kernels(dt)
         chunks = _tasks(configs, len(train[0]), n_jobs, group)
-        timings = {"where": "local", "n_threads": n_jobs, "ship_seconds": 0.0, "ship_bytes": 0,
-                   "compile_seconds": {"local": compile_seconds}, "compact": False, "n_tasks": len(chunks)}
+        timings = {
+            "where": "local",
+            "n_threads": n_jobs,
+            "ship_seconds": 0.0,
+            "ship_bytes": 0,
+            "compile_seconds": {"local": compile_seconds},
+            "compact": False,
+            "n_tasks": len(chunks),
+        }
         results = _run_local(chunks, (train, test), n_jobs, return_networks, progress, on_result, len(configs))
     else:
         results, timings = _run_dask(client, configs, dtypes, train, test, group, return_networks, progress, on_result)
@@ -561,7 +581,10 @@ def _collect(pairs, results, bar, on_result):
 
 def _run_local(chunks, data, n_jobs, return_networks, progress, on_result, total):
     results = {}
-    with _progress_bar(total, progress) as bar, ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastnn-sweep") as pool:
+    with (
+        _progress_bar(total, progress) as bar,
+        ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastnn-sweep") as pool,
+    ):
         futures = [pool.submit(_run_task, data, chunk, return_networks) for chunk in chunks]
         for future in as_completed(futures):
             _collect(future.result(), results, bar, on_result)
@@ -572,7 +595,9 @@ def _run_dask(client, configs, dtypes, train, test, group, return_networks, prog
     try:
         import distributed
     except ImportError as exc:
-        raise ImportError(f'sweep(client=...) needs Dask distributed ({exc}): pip install "fastnn[distributed]"') from exc
+        raise ImportError(
+            f'sweep(client=...) needs Dask distributed ({exc}): pip install "fastnn[distributed]"'
+        ) from exc
     if not isinstance(client, distributed.Client):
         raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
     nthreads = client.nthreads()
@@ -594,9 +619,15 @@ def _run_dask(client, configs, dtypes, train, test, group, return_networks, prog
                 _collect(future.result(), results, bar, on_result)
     finally:
         client.cancel([*futures, remote])
-    timings = {"where": client.scheduler.address, "n_threads": sum(nthreads.values()), "ship_seconds": ship,
-               "ship_bytes": data.nbytes, "compile_seconds": compile_seconds, "compact": data.compact,
-               "n_tasks": len(chunks)}
+    timings = {
+        "where": client.scheduler.address,
+        "n_threads": sum(nthreads.values()),
+        "ship_seconds": ship,
+        "ship_bytes": data.nbytes,
+        "compile_seconds": compile_seconds,
+        "compact": data.compact,
+        "n_tasks": len(chunks),
+    }
     return results, timings
 
 
@@ -607,7 +638,9 @@ def _sizes_arg(text):
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
+        ) from None
 
 
 def _read_grid(path):
@@ -656,18 +689,26 @@ def _cmd_sweep(args):
         except ImportError as exc:
             raise ImportError(f'--scheduler needs Dask distributed ({exc}): pip install "fastnn[distributed]"') from exc
         client = distributed.Client(args.scheduler)
-    where = f"the Dask cluster at {args.scheduler}" if client else f"{args.n_jobs if args.n_jobs != -1 else _usable_cores()} local threads"
+    where = (
+        f"the Dask cluster at {args.scheduler}"
+        if client
+        else f"{args.n_jobs if args.n_jobs != -1 else _usable_cores()} local threads"
+    )
     print(f"Sweep: {len(configs)} configurations on {len(train[0]):,} {args.dataset} images, on {where}")
     try:
-        result = sweep(grid, train, test, client=client, n_jobs=args.n_jobs, group=args.group, progress=not args.no_progress)
+        result = sweep(
+            grid, train, test, client=client, n_jobs=args.n_jobs, group=args.group, progress=not args.no_progress
+        )
     finally:
         if client is not None:
             client.close()
     t = result.timings
     compile_s = max(t["compile_seconds"].values()) if t["compile_seconds"] else 0.0
     shipped = (
-        f"data shipped in {t['ship_seconds']:.2f} s ({t['ship_bytes'] / 1e6:.1f} MB{', uint8' if t['compact'] else ''}); "
-        if client is not None else ""
+        f"data shipped in {t['ship_seconds']:.2f} s "
+        f"({t['ship_bytes'] / 1e6:.1f} MB{', uint8' if t['compact'] else ''}); "
+        if client is not None
+        else ""
     )
     print(f"{t['wall_seconds']:.2f} s in all: {t['n_tasks']} tasks; {shipped}compiling {compile_s:.2f} s")
     print(result.summary(args.top))
@@ -692,19 +733,28 @@ def register_cli(sub):
         "and print the best. Options override keys of --grid.",
     )
     p.add_argument("--grid", metavar="FILE", help="a .toml or .json file of lists over " + ", ".join(KEYS))
-    p.add_argument("--sizes", type=_sizes_arg, nargs="+", help="architectures, e.g. 784,30,10 784,100,10 (default: 784,30,10)")
+    p.add_argument(
+        "--sizes", type=_sizes_arg, nargs="+", help="architectures, e.g. 784,30,10 784,100,10 (default: 784,30,10)"
+    )
     p.add_argument("--eta", type=float, nargs="+", help="learning rates (default: 3.0)")
-    p.add_argument("--mini-batch-size", dest="mini_batch_size", type=int, nargs="+", help="mini-batch sizes (default: 10)")
+    p.add_argument(
+        "--mini-batch-size", dest="mini_batch_size", type=int, nargs="+", help="mini-batch sizes (default: 10)"
+    )
     p.add_argument("--epochs", type=int, nargs="+", help="epochs (default: 5)")
     p.add_argument("--seed", type=int, nargs="+", help="seeds (default: 0)")
     p.add_argument("--dtype", choices=["float64", "float32"], nargs="+", help="default: float64")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    p.add_argument("--data-dir", default=None, help="directory of the IDX files (default: $FASTNN_DATA, the cache, a download)")
-    p.add_argument("--train-size", type=int, default=None, help="train on the first N training images (default: all 50,000)")
+    p.add_argument(
+        "--data-dir", default=None, help="directory of the IDX files (default: $FASTNN_DATA, the cache, a download)"
+    )
+    p.add_argument(
+        "--train-size", type=int, default=None, help="train on the first N training images (default: all 50,000)"
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--n-jobs", type=int, default=-1, help="local threads, one network each (default: -1, every core)")
-    p.add_argument("--group", type=int, default=None,
-                   help="configurations per task (default: about two tasks per thread)")
+    p.add_argument(
+        "--group", type=int, default=None, help="configurations per task (default: about two tasks per thread)"
+    )
     p.add_argument("--output", metavar="PATH", help="write the results (.json with histories, or .csv)")
     p.add_argument("--plot", metavar="PATH", help="write a figure of the best runs' accuracy per epoch (.png)")
     p.add_argument("--top", type=int, default=10, help="rows of the summary table (default: 10)")

@@ -80,8 +80,9 @@ def test_copies_are_independent(data):
     twin.SGD(data, 1, 10, 3.0, verbose=False)
     assert not np.array_equal(twin.params, net.params)
     # The original's generator did not move when the copy's did.
-    np.testing.assert_array_equal(net._rng.bit_generator.state["state"]["state"],
-                                  trained()._rng.bit_generator.state["state"]["state"])
+    np.testing.assert_array_equal(
+        net._rng.bit_generator.state["state"]["state"], trained()._rng.bit_generator.state["state"]["state"]
+    )
 
 
 def test_deepcopy_keeps_shared_references_shared():

@@ -53,7 +53,7 @@ def test_metadata_and_names():
 
 
 def test_bad_arguments():
-    with pytest.raises(TypeError, match="net must be a fastnn.Network"):
+    with pytest.raises(TypeError, match=r"net must be a fastnn\.Network"):
         to_onnx("not a network")
     with pytest.raises(ValueError, match="dtype must be"):
         to_onnx(fastnn.Network([2, 2]), dtype="float16")

@@ -58,7 +58,7 @@ def test_bad_grids_are_named(grid, error, fragment):
 
 def test_data_that_do_not_fit_the_sizes_fail_before_training(digits):
     train, test = digits
-    with pytest.raises(ValueError, match="training_data X has 784 features, grid sizes .* expect 100"):
+    with pytest.raises(ValueError, match=r"training_data X has 784 features, grid sizes .* expect 100"):
         fastnn.sweep({"sizes": [[100, 10]]}, train)
     with pytest.raises(ValueError, match="test_data y holds label 9"):
         fastnn.sweep({"sizes": [[784, 5]]}, (train[0], train[1] % 5), test)
@@ -127,10 +127,29 @@ def test_writers(digits, tmp_path):
 def test_the_sweep_command(digits, mnist_dir, tmp_path, capsys):
     from fastnn.cli import main
 
-    (tmp_path / "grid.toml").write_text('[grid]\nsizes = [[784, 10, 10]]\neta = [1.0, 3.0]\n')
+    (tmp_path / "grid.toml").write_text("[grid]\nsizes = [[784, 10, 10]]\neta = [1.0, 3.0]\n")
     out = tmp_path / "sweep.json"
-    code = main(["sweep", "--grid", str(tmp_path / "grid.toml"), "--seed", "0", "1", "--epochs", "1",
-                 "--train-size", "1000", "--data-dir", str(mnist_dir), "--output", str(out), "--no-progress", "--n-jobs", "1"])
+    code = main(
+        [
+            "sweep",
+            "--grid",
+            str(tmp_path / "grid.toml"),
+            "--seed",
+            "0",
+            "1",
+            "--epochs",
+            "1",
+            "--train-size",
+            "1000",
+            "--data-dir",
+            str(mnist_dir),
+            "--output",
+            str(out),
+            "--no-progress",
+            "--n-jobs",
+            "1",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "Sweep: 4 configurations on 1,000 mnist images" in printed and "784-10-10" in printed
@@ -141,15 +160,20 @@ def test_the_sweep_command(digits, mnist_dir, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- on Dask
 
-distributed = pytest.importorskip("distributed", reason='fastnn[distributed] is not installed: pip install "fastnn[distributed]"')
+distributed = pytest.importorskip(
+    "distributed", reason='fastnn[distributed] is not installed: pip install "fastnn[distributed]"'
+)
 
 
 @pytest.fixture(scope="module")
 def client():
     """One two-process cluster for the module (fastnn itself never starts one)."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 

@@ -33,8 +33,10 @@ def main():
     if cold:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastnn-cold-")  # the workers inherit it
     t0 = time.perf_counter()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         started = time.perf_counter() - t0
         t0 = time.perf_counter()
         [f64] = client.scatter([train[0]], broadcast=True)
@@ -46,15 +48,22 @@ def main():
     t = remote.timings
     compile_s = ", ".join(f"{s:.2f}" for s in t["compile_seconds"].values())
     print(f"LocalCluster 2 processes x 1 thread: started in {started:.2f} s")
-    print(f"  sweep {remote_wall:.2f} s wall, {t['n_tasks']} tasks; data shipped in {t['ship_seconds']:.2f} s "
-          f"({t['ship_bytes'] / 1e6:.1f} MB, {'uint8' if t['compact'] else 'float'}); "
-          f"compiling per worker {compile_s} s ({'empty cache' if cold else 'from the Numba cache'})")
-    print(f"  for comparison, scattering the training images as float64 ({train[0].nbytes / 1e6:.0f} MB): {f64_ship:.2f} s")
+    print(
+        f"  sweep {remote_wall:.2f} s wall, {t['n_tasks']} tasks; data shipped in {t['ship_seconds']:.2f} s "
+        f"({t['ship_bytes'] / 1e6:.1f} MB, {'uint8' if t['compact'] else 'float'}); "
+        f"compiling per worker {compile_s} s ({'empty cache' if cold else 'from the Numba cache'})"
+    )
+    print(
+        f"  for comparison, scattering the training images as float64 ({train[0].nbytes / 1e6:.0f} MB): "
+        f"{f64_ship:.2f} s"
+    )
     same = all(np.array_equal(a["network"].params, b["network"].params) for a, b in zip(local, remote))
     print(f"  parameters equal to the local sweep bit for bit: {same}")
     print(f"  best: {remote.best()['best_accuracy']:.4f} at eta={remote.best()['eta']}, seed={remote.best()['seed']}")
-    print(f"  sum of configuration seconds: local {sum(r['seconds'] for r in local):.2f}, "
-          f"Dask {sum(r['seconds'] for r in remote):.2f}")
+    print(
+        f"  sum of configuration seconds: local {sum(r['seconds'] for r in local):.2f}, "
+        f"Dask {sum(r['seconds'] for r in remote):.2f}"
+    )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
