@@ -14,6 +14,9 @@ rescaled on the worker to the same bits -- the kernels are compiled on every wor
 before the configurations start, and small configurations are grouped into tasks. The
 trained parameters are bit-identical to the local run's (same seeds, same kernels; on
 workers of another CPU kind the compiled kernels, and so the low bits, may differ).
+
+``fastnn.sweep`` is the function (the package re-exports it); this module's other names
+are imported from it by name: ``from fastnn.sweep import SweepResult, configurations``.
 """
 
 import argparse
