@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnn import validation
 from fastnn._io import atomic_write
+from fastnn._version import __version__
 
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
 
@@ -68,11 +70,10 @@ def to_onnx(net, path=None, *, dtype="float32"):
     >>> [node.op_type for node in fastnn.onnx.to_onnx(net).graph.node]
     ['Gemm', 'Sigmoid', 'Gemm', 'Sigmoid']
     """
-    from fastnn.network import Network, _check_dtype
-
-    if not isinstance(net, Network):
+    # Duck-typed: fastnn.network imports this module for Network.to_onnx.
+    if not all(hasattr(net, name) for name in ("sizes", "weights", "biases", "dtype", "num_layers")):
         raise TypeError(f"net must be a fastnn.Network, got {type(net).__name__}")
-    dt = _check_dtype(dtype)
+    dt = validation.check_dtype(dtype)
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
@@ -97,8 +98,6 @@ def to_onnx(net, path=None, *, dtype="float32"):
         initializer=initializers,
         doc_string=f"A {sizes} network of sigmoid neurons (Nielsen, Neural Networks and Deep Learning, ch. 1)",
     )
-    from fastnn import __version__
-
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],

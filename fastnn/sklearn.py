@@ -23,7 +23,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(f'fastnn.sklearn needs scikit-learn >= 1.6 ({exc}): pip install "fastnn[sklearn]"') from exc
 
-from fastnn.network import Network, _check_dtype, _check_eta, _check_int
+from fastnn.network import Network
+from fastnn.validation import check_dtype, check_eta, check_int
 
 __all__ = ["SigmoidMLPClassifier", "SigmoidMLPRegressor", "expected_failed_checks"]
 
@@ -74,10 +75,10 @@ class _SigmoidMLP(BaseEstimator):
     def _check_params(self):
         """The hyperparameters, checked, named as the estimator names them."""
         hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        epochs = _check_int(self.epochs, "epochs", 1)
-        mini_batch_size = _check_int(self.mini_batch_size, "mini_batch_size", 1)
-        eta = _check_eta(self.eta)
-        dtype = _check_dtype(self.dtype)
+        epochs = check_int(self.epochs, "epochs", 1)
+        mini_batch_size = check_int(self.mini_batch_size, "mini_batch_size", 1)
+        eta = check_eta(self.eta)
+        dtype = check_dtype(self.dtype)
         return hidden, epochs, mini_batch_size, eta, dtype
 
     def _seed(self):

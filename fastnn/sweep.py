@@ -20,6 +20,8 @@ are imported from it by name: ``from fastnn.sweep import SweepResult, configurat
 """
 
 import argparse
+import csv
+import io
 import itertools
 import json
 import sys
@@ -32,20 +34,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = None
+
+from fastnn import datasets, validation
 from fastnn._io import atomic_write
-from fastnn.network import (
-    Network,
-    _check_dtype,
-    _check_eta,
-    _check_int,
-    _check_n_jobs,
-    _check_seed,
-    _check_sizes,
-    _is_xy_pair,
-    _usable_cores,
-    compile_kernels,
-    train_many,
-)
+from fastnn.network import Network, compile_kernels
+from fastnn.parallel import train_many, usable_cores
 
 __all__ = ["sweep", "SweepResult", "configurations", "KEYS"]
 
@@ -54,12 +51,12 @@ KEYS = ("sizes", "eta", "mini_batch_size", "epochs", "seed", "dtype")
 #: Values of the keys a grid leaves out: the book's run, seed 0.
 DEFAULTS = {"eta": 3.0, "mini_batch_size": 10, "epochs": 30, "seed": 0, "dtype": "float64"}
 _CHECKS = {
-    "sizes": _check_sizes,
-    "eta": _check_eta,
-    "mini_batch_size": lambda v: _check_int(v, "mini_batch_size", 1),
-    "epochs": lambda v: _check_int(v, "epochs", 1),
-    "seed": _check_seed,
-    "dtype": lambda v: _check_dtype(v).name,
+    "sizes": validation.check_sizes,
+    "eta": validation.check_eta,
+    "mini_batch_size": lambda v: validation.check_int(v, "mini_batch_size", 1),
+    "epochs": lambda v: validation.check_int(v, "epochs", 1),
+    "seed": validation.check_seed,
+    "dtype": lambda v: validation.check_dtype(v).name,
 }
 
 
@@ -117,7 +114,7 @@ def configurations(grid):
 
 def _as_arrays(data, name):
     """``(X, y)`` as arrays, from a pair or the book's list of ``(x, y)`` samples."""
-    if _is_xy_pair(data):
+    if validation.is_xy_pair(data):
         X, y = (np.asarray(a) for a in data)
     else:
         if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
@@ -383,9 +380,6 @@ class SweepResult(list):
         -------
         pathlib.Path
         """
-        import csv
-        import io
-
         path = Path(path)
         columns = [*KEYS, "best_epoch", "best_accuracy", "seconds", "error"]
         buf = io.StringIO()
@@ -541,13 +535,13 @@ def sweep(
     test = None if test_data is None else _as_arrays(test_data, "test_data")
     _check_data_fits(configs, train, test)
     if group is not None:
-        group = _check_int(group, "group", 1)
+        group = validation.check_int(group, "group", 1)
     if on_result is not None and not callable(on_result):
         raise TypeError(f"on_result must be callable, got {type(on_result).__name__}")
     dtypes = sorted({c["dtype"] for c in configs})
     t_start = time.perf_counter()
     if client is None:
-        n_jobs = _check_n_jobs(n_jobs, _usable_cores(), "the cores this process may use")
+        n_jobs = validation.check_n_jobs(n_jobs, usable_cores(), "the cores this process may use")
         compile_seconds = 0.0
         for dt in dtypes:
             compile_seconds += compile_kernels(dt)
@@ -649,8 +643,8 @@ def _sizes_arg(text):
 def _read_grid(path):
     path = Path(path)
     if path.suffix == ".toml":
-        import tomllib
-
+        if tomllib is None:
+            raise ValueError(f"--grid {path}: TOML files need Python 3.11+ (tomllib); give a .json file")
         with open(path, "rb") as f:
             grid = tomllib.load(f)
     elif path.suffix == ".json":
@@ -677,13 +671,11 @@ def _cmd_sweep(args):
             raise ValueError(f"{flag} {path}: directory {Path(path).parent} does not exist")
     if args.output is not None and Path(args.output).suffix not in (".json", ".csv"):
         raise ValueError(f"--output {args.output}: give a .json or .csv file")
-    from fastnn import datasets
-
     loader = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}[args.dataset]
     dtype = "float32" if all(c["dtype"] == "float32" for c in configs) else "float64"
     train, _validation, test = loader(args.data_dir, dtype=dtype)
     if args.train_size is not None:
-        n = _check_int(args.train_size, "--train-size", 1)
+        n = validation.check_int(args.train_size, "--train-size", 1)
         train = (train[0][:n], train[1][:n])
     client = None
     if args.scheduler:
@@ -695,7 +687,7 @@ def _cmd_sweep(args):
     where = (
         f"the Dask cluster at {args.scheduler}"
         if client
-        else f"{args.n_jobs if args.n_jobs != -1 else _usable_cores()} local threads"
+        else f"{args.n_jobs if args.n_jobs != -1 else usable_cores()} local threads"
     )
     print(f"Sweep: {len(configs)} configurations on {len(train[0]):,} {args.dataset} images, on {where}")
     try:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _network2
+from fastnn import persistence
 
 
 class QuadraticCost:  # stand-ins for network2.py's classes: it stores the class name
@@ -47,7 +47,7 @@ def test_network2_layout_of_a_deeper_network_and_its_cost(tmp_path):
     weights = [rng.standard_normal((y, x)) / np.sqrt(x) for x, y in zip(sizes[:-1], sizes[1:])]
     biases = [rng.standard_normal((y, 1)) for y in sizes[1:]]
     network2_save(sizes, weights, biases, CrossEntropyCost, tmp_path / "ce.json")
-    with pytest.warns(_network2.CostWarning, match="CrossEntropyCost"):
+    with pytest.warns(persistence.CostWarning, match="CrossEntropyCost"):
         net = fastnn.load(tmp_path / "ce.json")
     for w, b, w_net, b_net in zip(weights, biases, net.weights, net.biases):
         np.testing.assert_array_equal(w_net, w)
@@ -119,7 +119,7 @@ def test_bad_json_files_are_model_file_errors(tmp_path, content, fragment):
 def test_the_size_is_checked_before_parsing(tmp_path, monkeypatch):
     path = tmp_path / "big.json"
     path.write_text(json.dumps(GOOD))
-    monkeypatch.setattr(_network2, "MAX_JSON_BYTES", 10)
+    monkeypatch.setattr(persistence, "MAX_JSON_BYTES", 10)
     monkeypatch.setattr(json, "loads", lambda *a, **k: pytest.fail("parsed a file over the limit"))
     with pytest.raises(fastnn.ModelFileError, match="bytes is more than the 10"):
         fastnn.load(path)
