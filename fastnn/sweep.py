@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from tqdm.auto import tqdm
 
 try:
     import tomllib
@@ -563,8 +564,6 @@ def sweep(
 
 
 def _progress_bar(total, enabled):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, disable=not enabled, desc="sweep", unit="net", smoothing=0)
 
 

@@ -21,11 +21,11 @@ LAYERS = [
     # 2: what the library's modules share
     {"fastnn.validation", "fastnn._io"},
     # 3: the library
-    #    (fastnn.onnx is here, not above: Network.to_onnx calls it; it needs only validation)
     {"fastnn.network", "fastnn.persistence", "fastnn.parallel", "fastnn.datasets", "fastnn.data",
-     "fastnn.reference", "fastnn.onnx"},
+     "fastnn.reference", "fastnn.training", "fastnn.onnx"},
+    # (training: SGD's epoch loop, so beside network; onnx: Network.to_onnx calls it)
     # 4: built on the library
-    {"fastnn.book", "fastnn.bench", "fastnn.training", "fastnn.plot", "fastnn.sklearn", "fastnn.sweep",
+    {"fastnn.book", "fastnn.bench", "fastnn.plot", "fastnn.sklearn", "fastnn.sweep",
      "fastnn.images", "fastnn.models"},
     # 5: the entry points
     {"fastnn.cli", "fastnn", "fastnn.__main__"},
@@ -34,8 +34,7 @@ LAYERS = [
 #: The only packages a function may import locally: the optional extras (and the peers
 #: ``fastnn bench --peers`` times), so ``import fastnn`` works without them.
 OPTIONAL = {"matplotlib", "sklearn", "distributed", "onnx", "onnxruntime", "PIL", "scipy", "torch",
-            "threadpoolctl", "pandas",
-            "tqdm"}  # optional in datasets' download bar until it becomes a runtime dependency (issue 12)
+            "threadpoolctl", "pandas"}
 
 
 #: Function-local imports tolerated for now, by (module, package imported): none. (The
