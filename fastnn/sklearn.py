@@ -16,6 +16,7 @@ import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelEncoder
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
@@ -24,7 +25,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
     raise ImportError(f'fastnn.sklearn needs scikit-learn >= 1.6 ({exc}): pip install "fastnn[sklearn]"') from exc
 
 from fastnn.network import Network
-from fastnn.validation import check_dtype, check_eta, check_int
+from fastnn.training import EarlyStopping
+from fastnn.validation import check_dtype, check_eta, check_int, check_real
 
 __all__ = ["SigmoidMLPClassifier", "SigmoidMLPRegressor", "expected_failed_checks"]
 
@@ -96,8 +98,17 @@ class _SigmoidMLP(BaseEstimator):
         self.network_ = Network([self.n_features_in_, *hidden, n_outputs], seed=self._seed(), dtype=dtype)
         self.history_ = []
 
-    def _train(self, X, y, epochs, mini_batch_size, eta):
-        history = self.network_.SGD((X, y), epochs, mini_batch_size, eta, verbose=self.verbose, n_jobs=self.n_jobs)
+    def _train(self, X, y, epochs, mini_batch_size, eta, evaluation_data=None, callbacks=None):
+        history = self.network_.SGD(
+            (X, y),
+            epochs,
+            mini_batch_size,
+            eta,
+            evaluation_data=evaluation_data,
+            callbacks=callbacks,
+            verbose=self.verbose,
+            n_jobs=self.n_jobs,
+        )
         self.history_ = self.history_ + history
         self.n_iter_ = len(self.history_)
         self.loss_curve_ = [result.train_cost for result in self.history_]
@@ -146,6 +157,16 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
         features) for ``epochs`` more epochs instead of starting a new one.
     verbose : bool, default False
         Print each epoch's line, as ``SGD(verbose=True)``.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training data (stratified; split with
+        ``random_state``) as ``evaluation_data`` and stop when its accuracy has not improved
+        for ``n_iter_no_change`` epochs, keeping the best epoch's parameters
+        (:class:`fastnn.EarlyStopping`, the book's Chapter 3 rule). :meth:`fit` only;
+        :meth:`partial_fit` trains its one epoch on all the data it is given.
+    validation_fraction : float, default 0.1
+        In (0, 1).
+    n_iter_no_change : int, default 10
+        The patience of the early stopping, >= 1.
 
     Attributes
     ----------
@@ -163,6 +184,11 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
         Epochs trained, ``len(history_)``.
     loss_curve_ : list of float
         Mean quadratic training cost of each epoch (``history_[i].train_cost``).
+    validation_scores_ : list of float
+        With ``early_stopping``: the accuracy on the held-out split after each epoch of
+        the last :meth:`fit`.
+    best_validation_score_, best_epoch_ : float, int
+        With ``early_stopping``: the best of them and its epoch (the parameters kept).
 
     Notes
     -----
@@ -188,6 +214,53 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
     >>> clf.score(X, y) > 0.9
     True
     """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(30,),
+        *,
+        eta=3.0,
+        mini_batch_size=10,
+        epochs=30,
+        dtype="float64",
+        random_state=None,
+        n_jobs=None,
+        warm_start=False,
+        verbose=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            eta=eta,
+            mini_batch_size=mini_batch_size,
+            epochs=epochs,
+            dtype=dtype,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    def _early_stopping(self, X, y):
+        """``(X, y, evaluation_data, callbacks)``: the split and the callback of ``early_stopping``."""
+        if not self.early_stopping:
+            return X, y, None, None
+        fraction = check_real(self.validation_fraction, "validation_fraction")
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+        patience = check_int(self.n_iter_no_change, "n_iter_no_change", 1)
+        counts = np.bincount(y)
+        stratify = y if counts[counts > 0].min() >= 2 else None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, test_size=fraction, random_state=self._seed(), stratify=stratify
+        )
+        self._stopper = EarlyStopping("evaluation_accuracy", patience=patience, restore_best=True)
+        return X_train, y_train, (X_val, y_val), [self._stopper]
 
     def fit(self, X, y):
         """Train a network on ``(X, y)`` for ``epochs`` epochs.
@@ -226,7 +299,14 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
             self._encoder = LabelEncoder().fit(y)
             self.classes_ = self._encoder.classes_
             self._new_network(len(self.classes_), hidden, dtype)
-        return self._train(X, self._encoder.transform(y), epochs, mini_batch_size, eta)
+        X, y, evaluation_data, callbacks = self._early_stopping(X, self._encoder.transform(y))
+        n_before = len(self.history_)
+        self._train(X, y, epochs, mini_batch_size, eta, evaluation_data, callbacks)
+        if self.early_stopping:
+            self.validation_scores_ = [r.evaluation_accuracy for r in self.history_[n_before:]]
+            self.best_validation_score_ = self._stopper.best
+            self.best_epoch_ = self._stopper.best_epoch
+        return self
 
     def partial_fit(self, X, y, classes=None):
         """One epoch of SGD on ``(X, y)``, continuing the fitted network.

@@ -218,3 +218,32 @@ def test_unscaled_inputs_warn_as_the_network_does(blobs):
     X, labels = blobs
     with pytest.warns(fastnn.DataRangeWarning, match="outside"):
         SigmoidMLPClassifier((4,), epochs=1, random_state=0).fit(255 * X, labels)
+
+
+def test_early_stopping_trains_what_sgd_with_early_stopping_trains(blobs):
+    from sklearn.model_selection import train_test_split
+
+    X, labels = blobs
+    clf = SigmoidMLPClassifier((5,), eta=3.0, epochs=200, early_stopping=True, n_iter_no_change=3, random_state=0)
+    clf.fit(X, labels)
+    X_train, X_val, y_train, y_val = train_test_split(X, labels, test_size=0.1, random_state=0, stratify=labels)
+    net = fastnn.Network([3, 5, 3], seed=0)
+    stop = fastnn.EarlyStopping("evaluation_accuracy", patience=3)
+    history = net.SGD((X_train, y_train), 200, 10, 3.0, evaluation_data=(X_val, y_val), callbacks=[stop], verbose=False)
+    assert clf.n_iter_ == len(history) < 200
+    np.testing.assert_array_equal(clf.network_.params, net.params)  # the best epoch's, restored
+    assert clf.best_epoch_ == stop.best_epoch and clf.best_validation_score_ == stop.best
+    assert clf.validation_scores_ == [r.evaluation_accuracy for r in history]
+
+
+@pytest.mark.parametrize(
+    "params, error, fragment",
+    [
+        ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be in \(0, 1\)"),
+        ({"validation_fraction": "0.1"}, TypeError, "validation_fraction must be a real number"),
+        ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change must be >= 1"),
+    ],
+)
+def test_invalid_early_stopping_settings(blobs, params, error, fragment):
+    with pytest.raises(error, match=fragment):
+        SigmoidMLPClassifier(early_stopping=True, **params).fit(*blobs)
