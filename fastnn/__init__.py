@@ -16,6 +16,7 @@ from fastnn.datasets import (
     read_idx,
 )
 from fastnn.gradient_descent import gradient_descent
+from fastnn.images import read_digits, to_mnist
 from fastnn.network import (
     DataRangeWarning,
     EpochResult,
@@ -42,6 +43,8 @@ __all__ = [
     "DataError",
     "DataNotFoundError",
     "gradient_descent",
+    "to_mnist",
+    "read_digits",
     "reproduce_chapter1",
     "Chapter1Results",
     "__version__",

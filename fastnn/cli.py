@@ -187,7 +187,7 @@ def build_parser():
     p.add_argument("action", choices=["info", "clear"])
     p.set_defaults(func=_cmd_cache)
 
-    for module in ("fastnn.bench", "fastnn.reproduce"):
+    for module in ("fastnn.bench", "fastnn.reproduce", "fastnn.images"):
         try:
             register = __import__(module, fromlist=["register_cli"]).register_cli
         except (ImportError, AttributeError):

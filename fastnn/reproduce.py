@@ -562,7 +562,8 @@ def register_cli(subparsers):
         description="Run the chapter's experiments on real MNIST and print each result "
         "beside the book's.",
     )
-    p.add_argument("experiment", choices=["chapter1"], help="which chapter to reproduce")
+    p.add_argument("experiment", choices=["chapter1", "segmentation"],
+                   help="chapter1: the chapter's experiments; segmentation: reading lines of digits")
     p.add_argument("--quick", action="store_true",
                    help="small version for CI: 3 epochs, one seed, SVM on a subset (< 1 min)")
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
@@ -572,6 +573,9 @@ def register_cli(subparsers):
     p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
     p.add_argument("--no-svm", action="store_true",
                    help="skip the SVM baselines (the slowest part of the full run)")
+    from fastnn.segmentation_eval import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_run_cli)
     return p
 
@@ -579,6 +583,10 @@ def register_cli(subparsers):
 def _run_cli(args):
     from fastnn.cli import _check_output
 
+    if args.experiment == "segmentation":
+        from fastnn.segmentation_eval import run_cli
+
+        return run_cli(args)
     _check_output(args.json, "--json")  # before, not after, minutes of training
     for seed in args.seeds or ():
         if seed < 0:
