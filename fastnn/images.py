@@ -444,8 +444,9 @@ class Digit:
     label : int
         The digit, 0-9: the network's largest output.
     confidence : float
-        That output divided by the sum of the ten outputs, in (0, 1]. The sigmoid
-        outputs are not probabilities; this says how much the largest stands out.
+        That output, a sigmoid in (0, 1); not a probability. The bundled model was
+        also trained on pieces of digits and on pairs with all ten targets 0, so it is
+        low for a segment that is no single digit (how segmentations are scored).
     """
 
     box: tuple
@@ -488,17 +489,11 @@ class DigitsResult:
         return self.digits[i]
 
 
-RATIO = 1.0
-
-
 def _confidence(outputs):
     """``(labels, confidences)`` of network outputs of shape (n, 10)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     labels = outputs.argmax(axis=1)
-    top = outputs[np.arange(len(outputs)), labels]
-    if RATIO:
-        return labels, top / np.maximum(outputs.sum(axis=1), 1e-300)
-    return labels, top
+    return labels, outputs[np.arange(len(outputs)), labels]
 
 
 # -- segmentation -----------------------------------------------------------------------
@@ -571,6 +566,13 @@ def _cut_candidates(profile, height):
     for x in sorted(cands, key=lambda x: smooth[x]):
         if all(abs(x - y) >= spacing for y in chosen):
             chosen.append(x)
+    if CUT_STEP:
+        # Where digits overlap there may be no minimum between them: also cut at steps.
+        step = max(2, int(CUT_STEP * height))
+        near = max(1, step // 2)
+        for x in range(margin, w - margin + 1, step):
+            if all(abs(x - y) >= near for y in chosen):
+                chosen.append(x)
     return sorted(chosen)
 
 
@@ -620,31 +622,33 @@ def _segments(ink, labels, groups, height, max_width):
                 labs = groups[gi].labels
             piece, box = _segment_ink(ink, labels, labs, xa, xb)
             if piece is not None:
-                out.append((i, j, _mnist_field(piece), box))
+                out.append((i, j, _mnist_field(piece), box, gj - gi))
             elif j == i + 1:
-                out.append((i, j, None, None))  # a sliver without ink: skipped, score 0
-    return out, n
+                out.append((i, j, None, None, 0))  # a sliver without ink: skipped, score 0
+    # Boundary j (between atoms j-1 and j) is a cut through a group, not a gap.
+    cut = np.zeros(n + 1, dtype=bool)
+    for j in range(1, n):
+        cut[j] = atoms[j - 1][0] == atoms[j][0]
+    return out, cut
 
 
 #: Groups wider than this (times the line's digit height) get candidate cuts.
-CUT_WIDTH = 0.55
+CUT_WIDTH = 0.7
+#: Besides the profile's minima, candidate cuts every this many digit heights (0: none).
+CUT_STEP = 0.08
 #: No trial segment is wider than this (times the line's digit height).
 MAX_SEGMENT_WIDTH = 1.3
-#: Added to the score of every segment (log units): a prior for fewer, whole digits.
-SEGMENT_PENALTY = 0.0
-#: Weight of the shape prior: segments much wider than tall, or much shorter than the line.
-SHAPE_WEIGHT = 0.0
+#: Subtracted for each further group merged into one segment (log units): a prior
+#: that separate columns of ink are separate digits, unless a merge reads much better.
+MERGE_PENALTY = 1.0
 
 
-def _scores(conf, segments, height):
-    """The score of each trial segment: log of the classifier's confidence, plus priors."""
-    scores = np.log(np.maximum(conf, 1e-12)) - SEGMENT_PENALTY
-    for k, (_, _, field, box) in enumerate(segments):
-        if field is None:
-            scores[k] = 0.0
-            continue
-        w, h = box[2] - box[0], box[3] - box[1]
-        scores[k] -= SHAPE_WEIGHT * (max(0.0, w / h - 1.0) + max(0.0, 0.6 - h / height))
+def _scores(conf, segments):
+    """The score of each trial segment: the log of the classifier's confidence, less
+    :data:`MERGE_PENALTY` per further group merged; 0 for a sliver without ink."""
+    scores = np.log(np.maximum(conf, 1e-12))
+    for k, (_, _, field, _, merged) in enumerate(segments):
+        scores[k] = 0.0 if field is None else scores[k] - MERGE_PENALTY * merged
     return scores
 
 
@@ -655,7 +659,7 @@ def _best_path(n, segments, scores):
     best[0] = 0.0
     back = [None] * (n + 1)
     by_end = {}
-    for k, (i, j, _, _) in enumerate(segments):
+    for k, (i, j, *_) in enumerate(segments):
         by_end.setdefault(j, []).append((i, k))
     for j in range(1, n + 1):
         for i, k in by_end.get(j, ()):
@@ -673,8 +677,9 @@ def _best_path(n, segments, scores):
 
 
 def _trial_segments(ink, name="image"):
-    """``(segments, n_atoms, height)``: every trial segment of a line's ink (see
-    :func:`_segments`), the number of atoms, and the line's digit height."""
+    """``(segments, cut, height)``: every trial segment of a line's ink (see
+    :func:`_segments`), which atom boundaries are cuts (``len(cut) - 1`` atoms), and
+    the line's digit height."""
     labels, n = _components(ink)
     groups, height = _line_groups(labels, n, ink)
     if not groups:
@@ -683,26 +688,41 @@ def _trial_segments(ink, name="image"):
         if g.x1 - g.x0 > CUT_WIDTH * height:
             profile = np.isin(labels[:, g.x0:g.x1], g.labels).sum(axis=0).astype(np.float64)
             g.cuts = _cut_candidates(profile, height)
-    segments, n_atoms = _segments(ink, labels, groups, height, max_width=MAX_SEGMENT_WIDTH * height)
-    return segments, n_atoms, height
+    segments, cut = _segments(ink, labels, groups, height, max_width=MAX_SEGMENT_WIDTH * height)
+    return segments, cut, height
 
 
 def read_digits(image, net=None, *, single=False):
     """Read a line of handwritten digits: segment it, classify each digit.
 
     Segmentation follows Chapter 1's sketch: try many segmentations and keep the one
-    whose every segment the classifier reads most confidently. Connected components of
-    the ink (8-connected) come first; specks (under 2 % of the largest component's
-    area) are dropped and fragments whose column spans overlap by half the narrower one
-    are merged (a broken digit). Groups wider than 0.55 times the line's digit height
-    may hold touching digits: the local minima of their column ink profile are
-    candidate cuts. A trial segment is any run of pieces between cuts of one group, or
-    several whole neighbouring groups close together (a digit broken side by side), at
-    most 1.3 digit heights wide. Each is prepared as MNIST's digits were and scored by
-    the log of the classifier's :attr:`Digit.confidence`; the segmentation with the
-    largest total score is found by dynamic programming over the cut positions (each
-    cut's best prefix, extended by segments of bounded width), not by trying every
-    combination.
+    whose every segment the classifier reads most confidently.
+
+    1. Connected components of the ink (8-connected, above
+       :data:`COMPONENT_THRESHOLD`); specks under 2 % of the largest component's area
+       are dropped; fragments whose column spans overlap by half the narrower one are
+       merged into one group (a broken digit, a 5's detached bar).
+    2. Groups wider than :data:`CUT_WIDTH` times the line's digit height h (the tallest
+       component) may be touching digits: candidate cuts are the local minima of their
+       column ink profile and, as overlapping digits leave no minimum between them,
+       columns every :data:`CUT_STEP` h, all at least 0.15 h from the group's ends.
+    3. A trial segment is a run of pieces between cuts of one group, or several whole
+       neighbouring groups less than 0.2 h apart (a digit broken side by side), at most
+       :data:`MAX_SEGMENT_WIDTH` h wide. Each is prepared as MNIST's digits were
+       (:func:`to_mnist`'s box and centring) and all are classified in one
+       ``net.feedforward`` call.
+    4. A segment's score is the log of the classifier's confidence (its largest
+       output), less :data:`MERGE_PENALTY` per extra group merged. Dynamic programming
+       over the cut positions finds the segmentation with the largest total score:
+       the best segmentation ending at each cut is the best over the segments ending
+       there of (best ending at the segment's start + its score), so the work grows with
+       the number of cuts times the bounded segment width, not with the number of
+       segmentations (exponential in the cuts).
+
+    The bundled model was trained with pieces of digits and merged pairs as examples
+    of no digit (all targets 0, see ``tools/train_default_model.py``), which is what
+    makes its confidence a good judge of a segment. One line of digits is read; a page of
+    several lines is not split into lines.
 
     Parameters
     ----------
@@ -753,14 +773,14 @@ def read_digits(image, net=None, *, single=False):
         labels, conf = _confidence(np.atleast_2d(net.feedforward(_mnist_field(ink).ravel())))
         return DigitsResult((Digit(to_box(box), int(labels[0]), float(conf[0])),), name, size)
 
-    segments, n_atoms, height = _trial_segments(ink, name)
+    segments, cut, height = _trial_segments(ink, name)
     real = [k for k, s in enumerate(segments) if s[2] is not None]
     out_labels = np.zeros(len(segments), dtype=np.int64)
     conf = np.ones(len(segments))
     X = np.stack([segments[k][2].ravel() for k in real])
     out_labels[real], conf[real] = _confidence(np.atleast_2d(net.feedforward(X)))
-    scores = _scores(conf, segments, height)
-    path = _best_path(n_atoms, segments, scores)
+    scores = _scores(conf, segments)
+    path = _best_path(len(cut) - 1, segments, scores)
     digits = tuple(
         Digit(to_box(segments[k][3]), int(out_labels[k]), float(conf[k]))
         for k in path if segments[k][2] is not None

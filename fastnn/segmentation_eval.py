@@ -165,12 +165,15 @@ class SegmentationResults:
             json.dump(dataclasses.asdict(self), f, indent=2)
 
 
-def chapter_example(net=None, data_dir=None, out=None):
+def chapter_example(net=None, data_dir=None, out=None, *, train_images=None):
     """Read the first six MNIST training images side by side; returns the text (the
-    book's "504192"). Writes the line, dark on light, to ``out`` if given."""
+    book's "504192"). Writes the line, dark on light, to ``out`` if given.
+
+    ``train_images`` (an array whose first six rows are MNIST's first six training
+    images) saves loading MNIST from ``data_dir``."""
     import fastnn
 
-    (X, _), _, _ = fastnn.load_mnist(data_dir, dtype="float32")
+    X = train_images if train_images is not None else fastnn.load_mnist(data_dir, dtype="float32")[0][0]
     ink = np.hstack([x.reshape(28, 28) for x in X[:6]])
     ink = np.pad(ink, 4)
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +183,7 @@ def chapter_example(net=None, data_dir=None, out=None):
 
 
 def evaluate_segmentation(net=None, *, n_lines=100, n_pairs=200, seed=0, data_dir=None,
-                          out_dir=None, verbose=True):
+                          out_dir=None, verbose=True, mnist=None):
     """Compose lines from MNIST's test set, read them back from PNG files, score them.
 
     Parameters
@@ -211,7 +214,8 @@ def evaluate_segmentation(net=None, *, n_lines=100, n_pairs=200, seed=0, data_di
 
     net = _check_net(net)
     t_all = time.perf_counter()
-    _, _, (X, y) = fastnn.load_mnist(data_dir, dtype="float32")
+    mnist = mnist if mnist is not None else fastnn.load_mnist(data_dir, dtype="float32")
+    (X, y), train_images = mnist[2], mnist[0][0]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     sep_idx = order[:6 * n_lines].reshape(n_lines, 6)
@@ -256,7 +260,7 @@ def evaluate_segmentation(net=None, *, n_lines=100, n_pairs=200, seed=0, data_di
             if verbose:
                 print(f"{name}: {len(paths)} lines, digits {100 * res.digit_accuracy:.1f} %, lines "
                       f"{100 * res.line_accuracy:.1f} %, classifier alone {100 * clf:.1f} %", file=sys.stderr)
-        example = chapter_example(net, data_dir)
+        example = chapter_example(net, train_images=train_images)
         if tmp is None:
             (out_dir / "truth.json").write_text(json.dumps(truth_of, indent=0) + "\n")
     finally:

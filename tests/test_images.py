@@ -30,9 +30,9 @@ TOL = 1 / 255 + 1e-6
 
 
 @pytest.fixture(scope="module")
-def test_digits(mnist_dir):
+def test_digits(mnist):
     """The first 50 MNIST test images (float64, in [0, 1]) and labels."""
-    _, _, (X, y) = fastnn.load_mnist(mnist_dir)
+    _, _, (X, y) = mnist
     return X[:50], y[:50]
 
 
@@ -77,7 +77,7 @@ def test_both_polarities_give_the_same_digit(tmp_path, test_digits):
     x = test_digits[0][3]
     dark_on_light = to_mnist(_save(_rendered(x), tmp_path / "dark.png"))
     light_on_dark = to_mnist(_save(255 - _rendered(x), tmp_path / "light.png"))
-    np.testing.assert_array_equal(dark_on_light, light_on_dark)
+    np.testing.assert_allclose(dark_on_light, light_on_dark, atol=1e-6, rtol=0)  # float32 rounding
     np.testing.assert_allclose(light_on_dark, x, atol=TOL, rtol=0)
 
 
@@ -179,7 +179,9 @@ def test_tiny_image(tmp_path, test_digits):
     one = np.full((3, 3), 255, dtype=np.uint8)
     one[1, 1] = 0
     dot = to_mnist(_save(one, tmp_path / "dot.png")).reshape(28, 28)
-    assert dot.sum() == 400 and dot[4:24, 4:24].min() == 1.0
+    rows, cols = np.flatnonzero(dot.any(axis=1)), np.flatnonzero(dot.any(axis=0))
+    assert dot.sum() == 400 and len(rows) == len(cols) == 20  # a full 20x20 block of 1s
+    assert abs(ndimage.center_of_mass(dot)[0] - 14) <= 0.5
 
 
 def test_empty_page(tmp_path):
@@ -202,8 +204,8 @@ def test_arrays_and_pil_images_match_files(tmp_path, test_digits):
     x = test_digits[0][2]
     page = _rendered(x)
     from_file = to_mnist(_save(page, tmp_path / "p.png"))
-    np.testing.assert_array_equal(to_mnist(page), from_file)
-    np.testing.assert_array_equal(to_mnist(Image.fromarray(page)), from_file)
+    np.testing.assert_allclose(to_mnist(page), from_file, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(to_mnist(Image.fromarray(page)), from_file, atol=1e-6, rtol=0)
     np.testing.assert_allclose(to_mnist(page / 255.0), from_file, atol=1e-6)
     assert to_mnist(page, dtype="float32").dtype == np.float32
 
@@ -242,10 +244,10 @@ def test_bad_files_and_nets(tmp_path):
 
 
 # -- read_digits --------------------------------------------------------------------------
-def test_chapter_example_reads_504192(mnist_dir, tmp_path, net):
+def test_chapter_example_reads_504192(mnist, tmp_path, net):
     from fastnn.segmentation_eval import chapter_example
 
-    assert chapter_example(net, mnist_dir, out=tmp_path / "504192.png") == "504192"
+    assert chapter_example(net, out=tmp_path / "504192.png", train_images=mnist[0][0]) == "504192"
     result = read_digits(tmp_path / "504192.png")  # the default model, from package data
     assert result.text == str(result) == "504192"
     assert len(result) == 6 and [d.label for d in result] == [5, 0, 4, 1, 9, 2]
@@ -281,7 +283,7 @@ def test_best_path_is_the_best_of_all_segmentations():
     # Brute force over every segmentation of 6 atoms (2^5) with random scores.
     rng = np.random.default_rng(0)
     n = 6
-    segments = [(i, j, "field", None) for i in range(n) for j in range(i + 1, min(n, i + 3) + 1)]
+    segments = [(i, j, "field", None, 0) for i in range(n) for j in range(i + 1, min(n, i + 3) + 1)]
     scores = rng.normal(size=len(segments))
     path = images._best_path(n, segments, scores)
     index = {(s[0], s[1]): k for k, s in enumerate(segments)}
@@ -295,11 +297,10 @@ def test_best_path_is_the_best_of_all_segmentations():
     assert math.isclose(sum(scores[k] for k in path), best)
 
 
-def test_small_segmentation_run(mnist_dir, tmp_path, net):
+def test_small_segmentation_run(mnist, tmp_path, net):
     from fastnn.segmentation_eval import evaluate_segmentation, markdown_table
 
-    res = evaluate_segmentation(net, n_lines=6, n_pairs=8, seed=3, data_dir=mnist_dir, out_dir=tmp_path,
-                                verbose=False)
+    res = evaluate_segmentation(net, n_lines=6, n_pairs=8, seed=3, mnist=mnist, out_dir=tmp_path, verbose=False)
     sep, touch = res.sets
     assert (sep.lines, sep.digits) == (6, 36) and touch.lines <= 8 and touch.digits == 2 * touch.lines
     assert res.chapter_example == "504192"
@@ -312,12 +313,12 @@ def test_small_segmentation_run(mnist_dir, tmp_path, net):
 
 
 # -- the command line ---------------------------------------------------------------------
-def test_cli_predict_and_show(mnist_dir, tmp_path, capsys):
+def test_cli_predict_and_show(mnist, tmp_path, capsys):
     from fastnn.cli import main
     from fastnn.segmentation_eval import chapter_example
 
     line = tmp_path / "504192.png"
-    chapter_example(None, mnist_dir, out=line)
+    chapter_example(out=line, train_images=mnist[0][0])
     out_png = tmp_path / "shown.png"
     assert main(["predict", str(line), "--show", str(out_png)]) == 0
     printed = capsys.readouterr().out.splitlines()

@@ -16,8 +16,10 @@ The defaults are the bundled model's settings; the README states its accuracy.
 """
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 import fastnn
 
@@ -69,7 +71,7 @@ def segment_examples(X, y, n_lines, seed):
         ink, _, cols = compose_line([X[i] for i in idx], gaps, rng, profiles=True)
         segments, _, _ = images._trial_segments(ink)
         totals = [c.sum() for c in cols]
-        for _, _, field, box in segments:
+        for _, _, field, box, _ in segments:
             if field is None:
                 continue
             share = sorted(((c[box[0]:box[2]].sum() / t, d) for c, t, d in zip(cols, totals, idx)), reverse=True)
@@ -135,6 +137,14 @@ def main(argv=None):
     if args.out:
         path = net.save(args.out)
         print(f"saved {path} ({path.stat().st_size / 1e3:.0f} KB)")
+        command = "python tools/train_default_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        about = {
+            "sizes": sizes, "seed": args.seed, "schedule": args.schedule,
+            "mini_batch_size": args.mini_batch_size, "segment_lines": args.segment_lines,
+            "dtype": "float32", "validation_accuracy": val, "test_accuracy": acc,
+            "seconds": round(seconds, 1), "command": command.strip(),
+        }
+        Path(args.out).with_suffix(".json").write_text(json.dumps(about, indent=2) + "\n")
     return 0
 
 
