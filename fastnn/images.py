@@ -269,7 +269,6 @@ def _ink(gray, name):
 def _mnist_field(ink):
     """The 28x28 MNIST field (float32) of one digit's ink (2-D, bright on 0)."""
     Image = _pil()
-    ndimage = _ndimage()
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -281,7 +280,9 @@ def _mnist_field(ink):
     resample = Image.Resampling.BOX if s <= 1 else Image.Resampling.BILINEAR
     box = np.asarray(Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32)).resize(size, resample))
     box = np.clip(box, 0.0, 1.0)
-    r, c = ndimage.center_of_mass(box)
+    total = box.sum(dtype=np.float64)
+    r = float(box.sum(axis=1) @ np.arange(size[1])) / total
+    c = float(box.sum(axis=0) @ np.arange(size[0])) / total
     top = int(math.floor(MNIST_CENTRE[0] - r + 0.5))
     left = int(math.floor(MNIST_CENTRE[1] - c + 0.5))
     pad = MNIST_SIZE
@@ -576,23 +577,25 @@ def _cut_candidates(profile, height):
     return sorted(chosen)
 
 
-def _segment_ink(ink, labels, group_labels, x0, x1):
-    """Ink of the given components within columns [x0, x1), or None if empty."""
-    sub = labels[:, x0:x1]
-    mask = np.isin(sub, group_labels)
-    piece = np.where(mask, ink[:, x0:x1], 0.0)
-    rows = np.flatnonzero(piece.any(axis=1))
+def _segment_ink(gink, x0, x1):
+    """``(piece, box)``: the ink of ``gink`` (one group's ink, full rows) within its
+    columns [x0, x1), cropped to its rows; ``(None, None)`` if it holds no ink above
+    :data:`COMPONENT_THRESHOLD`. ``box`` is in ``gink``'s rows and the given columns."""
+    piece = gink[:, x0:x1]
+    rows = np.flatnonzero(piece.max(axis=1) > 0)
     if len(rows) == 0 or piece.max() < COMPONENT_THRESHOLD:
         return None, None
-    return piece[rows[0]:rows[-1] + 1], (x0, int(rows[0]), x1, int(rows[-1]) + 1)
+    return piece[rows[0]:rows[-1] + 1], (int(rows[0]), int(rows[-1]) + 1)
 
 
-def _segments(ink, labels, groups, height, max_width):
-    """Trial segments: ``(i, j, field, box)`` spanning atoms i..j-1.
+def _segments(ink, labels, groups, height, max_width, keep=None):
+    """Trial segments: ``(i, j, field, box, merged)`` spanning atoms i..j-1.
 
     Atoms are the pieces of each group between its cuts. A segment is one or more
     consecutive atoms of one group, or several whole consecutive groups (fragments of a
-    broken digit) close together; none wider than ``max_width``.
+    broken digit) close together; none wider than ``max_width``. ``merged`` counts the
+    groups merged beyond the first. ``keep(x0, x1)``, if given, says which column spans
+    to prepare (the others are left out; for sampling training examples).
     """
     atoms = []  # (group index, x0, x1)
     for gi, g in enumerate(groups):
@@ -604,6 +607,15 @@ def _segments(ink, labels, groups, height, max_width):
     last = {gi: ai for ai, (gi, _, _) in enumerate(atoms)}
     out = []
     n = len(atoms)
+    ginks = {}  # the ink of each group's own components, at the group's columns
+
+    def group_ink(g0, g1):
+        if (g0, g1) not in ginks:
+            x0, x1 = groups[g0].x0, groups[g1].x1
+            labs = [lab for g in range(g0, g1 + 1) for lab in groups[g].labels]
+            ginks[g0, g1] = (np.where(np.isin(labels[:, x0:x1], labs), ink[:, x0:x1], 0.0), x0)
+        return ginks[g0, g1]
+
     for i in range(n):
         gi, xa, _ = atoms[i]
         for j in range(i + 1, n + 1):
@@ -617,12 +629,12 @@ def _segments(ink, labels, groups, height, max_width):
                 gaps = [groups[g + 1].x0 - groups[g].x1 for g in range(gi, gj)]
                 if max(gaps) > 0.2 * height:
                     break
-                labs = [lab for g in range(gi, gj + 1) for lab in groups[g].labels]
-            else:
-                labs = groups[gi].labels
-            piece, box = _segment_ink(ink, labels, labs, xa, xb)
+            if keep is not None and not keep(xa, xb):
+                continue
+            gink, gx0 = group_ink(gi, gj)
+            piece, rows = _segment_ink(gink, xa - gx0, xb - gx0)
             if piece is not None:
-                out.append((i, j, _mnist_field(piece), box, gj - gi))
+                out.append((i, j, _mnist_field(piece), (xa, rows[0], xb, rows[1]), gj - gi))
             elif j == i + 1:
                 out.append((i, j, None, None, 0))  # a sliver without ink: skipped, score 0
     # Boundary j (between atoms j-1 and j) is a cut through a group, not a gap.
@@ -635,7 +647,7 @@ def _segments(ink, labels, groups, height, max_width):
 #: Groups wider than this (times the line's digit height) get candidate cuts.
 CUT_WIDTH = 0.7
 #: Besides the profile's minima, candidate cuts every this many digit heights (0: none).
-CUT_STEP = 0.08
+CUT_STEP = 0.16
 #: No trial segment is wider than this (times the line's digit height).
 MAX_SEGMENT_WIDTH = 1.3
 #: Subtracted for each further group merged into one segment (log units): a prior
@@ -676,7 +688,7 @@ def _best_path(n, segments, scores):
     return path[::-1]
 
 
-def _trial_segments(ink, name="image"):
+def _trial_segments(ink, name="image", keep=None):
     """``(segments, cut, height)``: every trial segment of a line's ink (see
     :func:`_segments`), which atom boundaries are cuts (``len(cut) - 1`` atoms), and
     the line's digit height."""
@@ -688,7 +700,7 @@ def _trial_segments(ink, name="image"):
         if g.x1 - g.x0 > CUT_WIDTH * height:
             profile = np.isin(labels[:, g.x0:g.x1], g.labels).sum(axis=0).astype(np.float64)
             g.cuts = _cut_candidates(profile, height)
-    segments, cut = _segments(ink, labels, groups, height, max_width=MAX_SEGMENT_WIDTH * height)
+    segments, cut = _segments(ink, labels, groups, height, MAX_SEGMENT_WIDTH * height, keep)
     return segments, cut, height
 
 

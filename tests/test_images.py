@@ -137,21 +137,21 @@ def test_16_bit_grayscale(tmp_path, test_digits):
 
 
 def test_huge_image_is_reduced_and_read(tmp_path, test_digits, net):
-    # 4400 x 1100: a digit 36x larger than MNIST's (1008 px) at the left of a wide page,
+    # 4200 x 700: a digit 20x larger than MNIST's (560 px) at the left of a wide page,
     # reduced to MAX_WORKING_SIDE (4096) first; not exact (a non-integer reduction).
     x, label = test_digits[0][0], test_digits[1][0]
-    digit = np.kron(255 - _uint8(x), np.ones((36, 36), dtype=np.uint8))
-    page = np.full((1100, 4400), 255, dtype=np.uint8)
-    page[50:1058, 150:1158] = digit
+    digit = np.kron(255 - _uint8(x), np.ones((20, 20), dtype=np.uint8))
+    page = np.full((700, 4200), 255, dtype=np.uint8)
+    page[50:610, 150:710] = digit
     path = _save(page, tmp_path / "huge.png")
     out = to_mnist(path)
     assert np.abs(out - x).mean() < 0.02
     assert int(np.argmax(net.feedforward(out))) == label
     r = read_digits(path, net)
-    assert r.text == str(label) and r.size == (4400, 1100)
+    assert r.text == str(label) and r.size == (4200, 700)
     rows, cols = np.flatnonzero((page < 255).any(axis=1)), np.flatnonzero((page < 255).any(axis=0))
     want = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)  # the ink's box in the original pixels
-    assert np.abs(np.subtract(r.digits[0].box, want)).max() <= 4400 / 4096 * 2
+    assert np.abs(np.subtract(r.digits[0].box, want)).max() <= 4200 / 4096 * 2
 
 
 def test_decompression_bomb_is_an_error(tmp_path, monkeypatch):

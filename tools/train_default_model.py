@@ -25,8 +25,8 @@ import fastnn
 
 DEFAULT_SIZES = "784,100,10"
 DEFAULT_SCHEDULE = "30:3.0,10:1.0,10:0.3"
-DEFAULT_SEED = 0
-DEFAULT_SEGMENT_LINES = 0
+DEFAULT_SEED = 2
+DEFAULT_SEGMENT_LINES = 5000
 
 
 def _schedule(text):
@@ -40,17 +40,19 @@ def _schedule(text):
     return steps
 
 
-def segment_examples(X, y, n_lines, seed):
+def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
     """Trial segments of composed lines of training digits, labelled by what they hold.
 
-    Lines of two to four MNIST *training* digits (never the test set the evaluation uses)
-    are composed as :mod:`fastnn.segmentation_eval` composes its lines (touching pairs
-    and separated digits), and cut into trial segments by the very code
+    Lines of two to four MNIST *training* digits (never the test set the evaluation uses),
+    4 px apart to overlapping by 8 px, are composed as :mod:`fastnn.segmentation_eval`
+    composes its lines, and cut into trial segments by the very code
     :func:`fastnn.read_digits` uses. A segment holding at least 85 % of one digit's ink
-    and at most 20 % of any other's is that digit (target: its one-hot vector); one
-    holding under 60 % of every digit's ink, or at least 40 % of two, is no digit
-    (target: all ten outputs 0, which the quadratic cost learns like any other target).
-    Segments in between are not used.
+    (by columns) and at most 20 % of any other's is that digit (target: its one-hot
+    vector); one holding under 60 % of every digit's ink, or at least 40 % of two, is no
+    digit (target: all ten outputs 0, which the quadratic cost learns like any other
+    target). Segments in between are not used. Of each line's segments, at most
+    ``per_line`` = (digits, no digits) are drawn at random and prepared (a line has
+    hundreds).
 
     Returns
     -------
@@ -67,20 +69,36 @@ def segment_examples(X, y, n_lines, seed):
     for _ in range(n_lines):
         k = int(rng.integers(2, 5))
         idx = rng.integers(0, len(y), size=k)
-        gaps = rng.integers(-8, 12, size=k - 1)
+        gaps = rng.integers(-8, 5, size=k - 1)
         ink, _, cols = compose_line([X[i] for i in idx], gaps, rng, profiles=True)
-        segments, _, _ = images._trial_segments(ink)
         totals = [c.sum() for c in cols]
+
+        def target_of(x0, x1):
+            share = sorted(((c[x0:x1].sum() / t, i) for i, (c, t) in enumerate(zip(cols, totals))), reverse=True)
+            (first, which), second = share[0], share[1][0]
+            if first >= 0.85 and second <= 0.2:
+                return int(y[idx[which]])
+            if first < 0.6 or second >= 0.4:
+                return -1
+            return None
+
+        spans = []
+        images._trial_segments(ink, keep=lambda x0, x1: spans.append((x0, x1)))  # list them only
+        kinds = {span: target_of(*span) for span in set(spans)}
+        chosen = set()
+        for want, pool in zip(per_line, ([s for s, t in kinds.items() if t is not None and t >= 0],
+                                          [s for s, t in kinds.items() if t == -1])):
+            pool.sort()
+            for i in rng.permutation(len(pool))[:want]:
+                chosen.add(pool[i])
+        segments, _, _ = images._trial_segments(ink, keep=lambda x0, x1: (x0, x1) in chosen)
         for _, _, field, box, _ in segments:
             if field is None:
                 continue
-            share = sorted(((c[box[0]:box[2]].sum() / t, d) for c, t, d in zip(cols, totals, idx)), reverse=True)
-            first, second = share[0][0], share[1][0]
+            t = kinds[(box[0], box[2])]
             target = np.zeros(10, dtype=np.float32)
-            if first >= 0.85 and second <= 0.2:
-                target[y[share[0][1]]] = 1.0
-            elif not (first < 0.6 or second >= 0.4):
-                continue
+            if t >= 0:
+                target[t] = 1.0
             rows.append(field.ravel())
             targets.append(target)
     return np.array(rows, dtype=np.float32), np.array(targets, dtype=np.float32)
