@@ -283,8 +283,8 @@ def _mnist_field(ink):
     total = box.sum(dtype=np.float64)
     r = float(box.sum(axis=1) @ np.arange(size[1])) / total
     c = float(box.sum(axis=0) @ np.arange(size[0])) / total
-    top = int(math.floor(MNIST_CENTRE[0] - r + 0.5))
-    left = int(math.floor(MNIST_CENTRE[1] - c + 0.5))
+    top = math.floor(MNIST_CENTRE[0] - r + 0.5)
+    left = math.floor(MNIST_CENTRE[1] - c + 0.5)
     pad = MNIST_SIZE
     canvas = np.zeros((MNIST_SIZE + 2 * pad, MNIST_SIZE + 2 * pad), dtype=np.float32)
     canvas[pad + top:pad + top + size[1], pad + left:pad + left + size[0]] = box
@@ -380,8 +380,8 @@ def to_mnist(image, *, dtype="float64"):
     >>> x.shape, float(x.max())
     ((784,), 1.0)
     >>> rows = np.flatnonzero(x.reshape(28, 28).any(axis=1))
-    >>> int(rows[0]), int(rows[-1])         # 20 rows tall, centred on row 14
-    (4, 23)
+    >>> int(rows[0]), int(rows[-1])         # 20 rows, centre of mass 14.5: within half a pixel of 14
+    (5, 24)
     """
     dtype = _check_dtype(dtype)
     gray, name, _ = _read_gray(image)
@@ -775,7 +775,7 @@ def read_digits(image, net=None, *, single=False):
 
     def to_box(b):  # from the ink crop to the image's pixels
         b = (b[0] + c0, b[1] + r0, b[2] + c0, b[3] + r0)
-        return tuple(int(round(v * scale)) for v in b)
+        return tuple(round(v * scale) for v in b)
 
     if single:
         ink = _drop_specks(ink)
@@ -785,7 +785,7 @@ def read_digits(image, net=None, *, single=False):
         labels, conf = _confidence(np.atleast_2d(net.feedforward(_mnist_field(ink).ravel())))
         return DigitsResult((Digit(to_box(box), int(labels[0]), float(conf[0])),), name, size)
 
-    segments, cut, height = _trial_segments(ink, name)
+    segments, cut, _ = _trial_segments(ink, name)
     real = [k for k, s in enumerate(segments) if s[2] is not None]
     out_labels = np.zeros(len(segments), dtype=np.int64)
     conf = np.ones(len(segments))
