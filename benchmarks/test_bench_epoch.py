@@ -2,7 +2,7 @@
 
 Every implementation of one configuration lands in one table: the group is
 ``sgd_epoch|784-<hidden>-10|m=<m>|<dtype>``. Implementations come from
-:data:`fastnn.implementations.IMPLEMENTATIONS`, the table the tests check.
+:data:`fastnn.bench.implementations.IMPLEMENTATIONS`, the table the tests check.
 
 * ``numba`` and ``numpy-matrix`` run the full 50,000-image epoch;
 * ``numpy-per-sample`` (the book's code, seconds per epoch) runs on the first 5,000
@@ -34,8 +34,9 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.bench import flops_per_epoch, limit_threads
-from fastnn.implementations import IMPLEMENTATIONS
+from fastnn.bench.bench import flops_per_epoch, limit_threads
+from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.validation import one_hot
 
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN = 50_000
@@ -66,9 +67,7 @@ def mnist_by_dtype(mnist_dir):
     def get(dtype):
         if dtype not in cache:
             (X, y), _validation, (X_test, y_test) = load_mnist(directory, dtype=dtype)
-            Y = np.zeros((len(y), 10), dtype=dtype)
-            Y[np.arange(len(y)), y] = 1
-            cache[dtype] = X, Y, X_test, y_test
+            cache[dtype] = X, one_hot(y, 10, dtype), X_test, y_test
         return cache[dtype]
 
     return get

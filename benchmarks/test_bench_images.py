@@ -15,8 +15,9 @@ import pytest
 pytest.importorskip("PIL")
 pytest.importorskip("scipy")
 
-import fastnn  # noqa: E402
-from fastnn import images, segmentation_eval  # noqa: E402
+import fastnn
+from fastnn import images
+from fastnn.book import segmentation as segmentation_eval
 
 
 @pytest.fixture(scope="module")

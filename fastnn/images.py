@@ -27,15 +27,21 @@ import dataclasses
 import functools
 import math
 import os
+import sys
 import warnings
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
+
+from fastnn._io import atomic_write
+from fastnn.network import load
+from fastnn.validation import check_output_path
 
 __all__ = [
     "to_mnist",
     "read_digits",
     "default_model",
+    "as_classifier",
     "draw_digits",
     "Digit",
     "DigitsResult",
@@ -408,22 +414,26 @@ def default_model():
     -------
     Network
     """
-    from importlib import resources
-
-    import fastnn
-
     resource = resources.files("fastnn.models").joinpath("default.npz")
     with resources.as_file(resource) as path:
-        return fastnn.load(path)
+        return load(path)
 
 
-def _check_net(net):
+def as_classifier(net):
+    """The MNIST classifier ``net`` stands for: :func:`default_model` for None, the
+    network saved at a path, or ``net`` itself, checked to have 784 inputs and 10 outputs.
+
+    Raises
+    ------
+    TypeError
+        ``net`` is neither a Network nor a path.
+    ValueError
+        Not 784 inputs and 10 outputs.
+    """
     if net is None:
         return default_model()
     if isinstance(net, (str, os.PathLike)):
-        import fastnn
-
-        net = fastnn.load(net)
+        net = load(net)
     sizes = getattr(net, "sizes", None)
     if sizes is None or not callable(getattr(net, "feedforward", None)):
         raise TypeError(f"net must be a fastnn Network or a path to a saved one, got {type(net).__name__}")
@@ -534,7 +544,7 @@ def _line_groups(labels, n, ink):
         return [], 0
     heights = np.array([slices[i][0].stop - slices[i][0].start for i in keep])
     height = float(np.max(heights))
-    comps = sorted(((slices[i][1].start, slices[i][1].stop, i + 1) for i in keep))
+    comps = sorted((slices[i][1].start, slices[i][1].stop, i + 1) for i in keep)
     groups = []
     for x0, x1, lab in comps:
         if groups:
@@ -768,7 +778,7 @@ def read_digits(image, net=None, *, single=False):
     >>> fastnn.read_digits(line).text                       # doctest: +SKIP
     '504192'
     """
-    net = _check_net(net)
+    net = as_classifier(net)
     gray, name, scale = _read_gray(image)
     ink, (r0, c0) = _ink(gray, name)
     size = (round(gray.shape[1] * scale), round(gray.shape[0] * scale))
@@ -844,15 +854,10 @@ def draw_digits(image, result, *, min_height=160):
 
 
 def _cmd_predict(args):
-    import sys
-
-    from fastnn._io import atomic_write
-
     if args.show is not None and len(args.images) != 1:
         raise ValueError(f"--show draws one image; got {len(args.images)} IMAGE arguments")
-    if args.show is not None and not Path(args.show).parent.is_dir():
-        raise ValueError(f"--show {args.show}: directory {Path(args.show).parent} does not exist")
-    net = _check_net(args.model)
+    check_output_path(args.show, "--show")
+    net = as_classifier(args.model)
     status = 0
     for path in args.images:
         try:

@@ -16,15 +16,11 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image  # the images extra, part of the test extra
 
-PIL = pytest.importorskip("PIL")
-pytest.importorskip("scipy")
-
-from PIL import Image  # noqa: E402
-
-import fastnn  # noqa: E402
-from fastnn import images  # noqa: E402
-from fastnn.images import ImageError, NoInkError, read_digits, to_mnist  # noqa: E402
+import fastnn
+from fastnn import images
+from fastnn.images import ImageError, NoInkError, read_digits, to_mnist
 
 TOL = 1 / 255 + 1e-6
 
@@ -160,7 +156,7 @@ def test_decompression_bomb_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(ImageError, match="decompression bomb"):
         to_mnist(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 9000)
-    with pytest.raises(ImageError, match="bomb.png"):
+    with pytest.raises(ImageError, match=r"bomb\.png"):
         to_mnist(path)
 
 
@@ -193,7 +189,7 @@ def test_empty_page(tmp_path):
     # faint noise below MIN_CONTRAST is not ink either
     rng = np.random.default_rng(0)
     noisy = np.clip(250 + rng.normal(0, 3, (300, 200)), 0, 255).astype(np.uint8)
-    with pytest.raises(NoInkError, match="noisy.png"):
+    with pytest.raises(NoInkError, match=r"noisy\.png"):
         to_mnist(_save(noisy, tmp_path / "noisy.png"))
     transparent = np.zeros((50, 50, 4), dtype=np.uint8)
     with pytest.raises(NoInkError):
@@ -229,7 +225,7 @@ def test_bad_input(bad, error, match):
 def test_bad_files_and_nets(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(ImageError, match="notes.png: not an image file"):
+    with pytest.raises(ImageError, match=r"notes\.png: not an image file"):
         to_mnist(text)
     with pytest.raises(FileNotFoundError):
         to_mnist(tmp_path / "missing.png")
@@ -245,7 +241,7 @@ def test_bad_files_and_nets(tmp_path):
 
 # -- read_digits --------------------------------------------------------------------------
 def test_chapter_example_reads_504192(mnist, tmp_path, net):
-    from fastnn.segmentation_eval import chapter_example
+    from fastnn.book.segmentation import chapter_example
 
     assert chapter_example(net, out=tmp_path / "504192.png", train_images=mnist[0][0]) == "504192"
     result = read_digits(tmp_path / "504192.png")  # the default model, from package data
@@ -259,7 +255,7 @@ def test_chapter_example_reads_504192(mnist, tmp_path, net):
 
 
 def test_separated_line_boxes_match_the_digits(test_digits, net):
-    from fastnn.segmentation_eval import compose_line
+    from fastnn.book.segmentation import compose_line
 
     X, y = test_digits
     idx = [0, 1, 2, 3, 4, 6, 8, 10]  # digits the classifier reads alone
@@ -298,7 +294,7 @@ def test_best_path_is_the_best_of_all_segmentations():
 
 
 def test_small_segmentation_run(mnist, tmp_path, net):
-    from fastnn.segmentation_eval import evaluate_segmentation, markdown_table
+    from fastnn.book.segmentation import evaluate_segmentation, markdown_table
 
     res = evaluate_segmentation(net, n_lines=6, n_pairs=8, seed=3, mnist=mnist, out_dir=tmp_path, verbose=False)
     sep, touch = res.sets
@@ -314,8 +310,8 @@ def test_small_segmentation_run(mnist, tmp_path, net):
 
 # -- the command line ---------------------------------------------------------------------
 def test_cli_predict_and_show(mnist, tmp_path, capsys):
+    from fastnn.book.segmentation import chapter_example
     from fastnn.cli import main
-    from fastnn.segmentation_eval import chapter_example
 
     line = tmp_path / "504192.png"
     chapter_example(out=line, train_images=mnist[0][0])

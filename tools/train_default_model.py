@@ -29,11 +29,12 @@ Why these choices (measured here with this script, validation / test accuracy):
   read with confidence near 1 (a half "0" is a fine "1"), so the segmentation could not
   tell a cut digit from two digits: 58 % per digit on touching pairs of the evaluation.
   With pieces and pairs taught as "no digit" (all outputs 0), the confidence judges
-  segments, and touching pairs went to 86 % (see the README), separated lines to within
-  1.5 points of the classifier alone, at no cost in test accuracy (96.68 %).
+  segments, and touching pairs went to 86 % per digit (the README's table has the
+  bundled model's numbers), separated lines to within 2 points of the classifier
+  alone, at no cost in test accuracy (96.81 %).
 * The seed: the book's initialisation sometimes leaves a class never predicted
-  (87-88 %: seeds 0 and 3 with segments, seed 1 without); seed 2 was the best on the
-  validation images (97.02 %).
+  (87-88 %: seeds 0 and 3 with segments, seed 1 without); seed 2 did not (96.73 % on
+  the validation images).
 """
 
 import argparse
@@ -65,7 +66,7 @@ def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
     """Trial segments of composed lines of training digits, labelled by what they hold.
 
     Lines of two to four MNIST *training* digits (never the test set the evaluation uses),
-    4 px apart to overlapping by 8 px, are composed as :mod:`fastnn.segmentation_eval`
+    4 px apart to overlapping by 8 px, are composed as :mod:`fastnn.book.segmentation`
     composes its lines, and cut into trial segments by the very code
     :func:`fastnn.read_digits` uses. A segment holding at least 85 % of one digit's ink
     (by columns) and at most 20 % of any other's is that digit (target: its one-hot
@@ -83,7 +84,7 @@ def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
     import numpy as np
 
     from fastnn import images
-    from fastnn.segmentation_eval import compose_line
+    from fastnn.book.segmentation import compose_line
 
     rng = np.random.default_rng(seed)
     rows, targets = [], []
@@ -94,7 +95,7 @@ def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
         ink, _, cols = compose_line([X[i] for i in idx], gaps, rng, profiles=True)
         totals = [c.sum() for c in cols]
 
-        def target_of(x0, x1):
+        def target_of(x0, x1, cols=cols, totals=totals, idx=idx):
             share = sorted(((c[x0:x1].sum() / t, i) for i, (c, t) in enumerate(zip(cols, totals))), reverse=True)
             (first, which), second = share[0], share[1][0]
             if first >= 0.85 and second <= 0.2:
@@ -104,7 +105,7 @@ def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
             return None
 
         spans = []
-        images._trial_segments(ink, keep=lambda x0, x1: spans.append((x0, x1)))  # list them only
+        images._trial_segments(ink, keep=lambda x0, x1, spans=spans: spans.append((x0, x1)))  # list them only
         kinds = {span: target_of(*span) for span in set(spans)}
         chosen = set()
         for want, pool in zip(per_line, ([s for s, t in kinds.items() if t is not None and t >= 0],
@@ -112,7 +113,7 @@ def segment_examples(X, y, n_lines, seed, per_line=(4, 6)):
             pool.sort()
             for i in rng.permutation(len(pool))[:want]:
                 chosen.add(pool[i])
-        segments, _, _ = images._trial_segments(ink, keep=lambda x0, x1: (x0, x1) in chosen)
+        segments, _, _ = images._trial_segments(ink, keep=lambda x0, x1, chosen=chosen: (x0, x1) in chosen)
         for _, _, field, box, _ in segments:
             if field is None:
                 continue
@@ -171,7 +172,8 @@ def main(argv=None):
     net, val, acc, seconds = train(sizes, args.schedule, args.seed, args.mini_batch_size,
                                    data_dir=args.data_dir, log=(lambda *a: None) if args.quiet else print,
                                    segment_lines=args.segment_lines)
-    print(f"{args.sizes} seed {args.seed} segment lines {args.segment_lines} schedule {args.schedule}: validation {100 * val:.2f} %, "
+    print(f"{args.sizes} seed {args.seed} segment lines {args.segment_lines} schedule {args.schedule}: "
+          f"validation {100 * val:.2f} %, "
           f"test {100 * acc:.2f} % ({seconds:.0f} s)")
     if args.out:
         path = net.save(args.out)

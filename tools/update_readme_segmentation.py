@@ -1,7 +1,7 @@
 """Regenerate the README's "Reading your own digits" numbers: the segmentation table and
 ``fastnn predict``'s output on the chapter's "504192" line.
 
-Runs ``fastnn reproduce segmentation`` (the evaluation of :mod:`fastnn.segmentation_eval`,
+Runs ``fastnn reproduce segmentation`` (the evaluation of :mod:`fastnn.book.segmentation`,
 200 separated lines and 400 touching pairs composed from MNIST's test set) and writes its
 table between ``<!-- BEGIN segmentation -->`` and ``<!-- END segmentation -->``; writes the
 chapter's example line (the first six MNIST training images) to ``docs/504192.png`` with
@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastnn import cli, segmentation_eval  # noqa: E402
+from fastnn import cli  # noqa: E402
+from fastnn.book import segmentation as segmentation_eval  # noqa: E402
 
 
 def replace_between(text, name, body):

@@ -15,7 +15,7 @@ writes that table into the README from a saved JSON file.
 From the command line::
 
     fastnn reproduce chapter1 [--quick] [--seeds 0 1 2] [--data-dir DIR] [--json PATH]
-    python -m fastnn.reproduce chapter1 --quick
+    python -m fastnn.book.reproduce chapter1 --quick
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+import numba
 import numpy as np
 
+from fastnn._version import __version__
+from fastnn.book import segmentation
 from fastnn.datasets import load_mnist
-from fastnn.network import Network, compile_kernels, train_many
+from fastnn.network import Network, compile_kernels
+from fastnn.parallel import train_many
+from fastnn.validation import check_output_path
 
 __all__ = [
     "BOOK",
@@ -520,16 +525,12 @@ def _svm_rows(settings, training_data, test_data, svm, log):
 
 
 def _environment():
-    import numba
-
-    import fastnn
-
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
         "scikit-learn": _sklearn_version(),
-        "fastnn": getattr(fastnn, "__version__", None),
+        "fastnn": __version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -573,21 +574,15 @@ def register_cli(subparsers):
     p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
     p.add_argument("--no-svm", action="store_true",
                    help="skip the SVM baselines (the slowest part of the full run)")
-    from fastnn.segmentation_eval import add_arguments
-
-    add_arguments(p)
+    segmentation.add_arguments(p)
     p.set_defaults(func=_run_cli)
     return p
 
 
 def _run_cli(args):
-    from fastnn.cli import _check_output
-
     if args.experiment == "segmentation":
-        from fastnn.segmentation_eval import run_cli
-
-        return run_cli(args)
-    _check_output(args.json, "--json")  # before, not after, minutes of training
+        return segmentation.run_cli(args)
+    check_output_path(args.json, "--json")  # before, not after, minutes of training
     for seed in args.seeds or ():
         if seed < 0:
             raise ValueError(f"--seeds must be non-negative integers, got {seed}")
@@ -619,7 +614,7 @@ def _command_from_args(args):
 
 
 def main(argv=None):
-    """``python -m fastnn.reproduce chapter1 ...``: the ``reproduce`` subcommand on its own."""
+    """``python -m fastnn.book.reproduce chapter1 ...``: the ``reproduce`` subcommand on its own."""
     parser = argparse.ArgumentParser(prog="python -m fastnn")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["reproduce", *(sys.argv[1:] if argv is None else argv)])
