@@ -29,7 +29,7 @@ def line_png(mnist_dir, tmp_path_factory):
     gaps[::3] = -2  # some pairs close enough to touch
     ink, _ = segmentation_eval.compose_line([X[i] for i in idx], gaps, rng)
     path = tmp_path_factory.mktemp("line") / "line30.png"
-    segmentation_eval._save_page(ink, path)
+    segmentation_eval.save_page(ink, path)
     return path, "".join(str(y[i]) for i in idx)
 
 

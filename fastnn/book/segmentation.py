@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fastnn._io import atomic_write
 from fastnn.datasets import load_mnist
 from fastnn.images import as_classifier, read_digits
 
 __all__ = ["SegmentationResults", "compose_line", "evaluate_segmentation", "chapter_example",
-           "markdown_table", "add_arguments", "run_cli"]
+           "markdown_table", "add_arguments", "run_cli", "save_page"]
 
 BASE_HEIGHT = 40
 MARGIN = 12
@@ -122,12 +123,14 @@ def _touching_pair(a, b, rng, Image, ndimage):
         gap -= 1
 
 
-def _save_page(ink, path):
-    """Write ink as dark on light paper (8-bit gray PNG), via Pillow."""
+def save_page(ink, path):
+    """Write ink (bright on 0, in [0, 1]) as dark on light paper: an 8-bit gray PNG,
+    by Pillow, atomically."""
     from PIL import Image
 
     page = np.round(255 * (1 - ink)).astype(np.uint8)
-    Image.fromarray(page).save(path)
+    with atomic_write(path) as (f, _):
+        Image.fromarray(page).save(f, format="PNG")
 
 
 def _edit_distance(a, b):
@@ -180,7 +183,7 @@ def chapter_example(net=None, data_dir=None, out=None, *, train_images=None):
     ink = np.pad(ink, 4)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(out) if out is not None else Path(tmp) / "504192.png"
-        _save_page(ink, path)
+        save_page(ink, path)
         return read_digits(path, net).text
 
 
@@ -241,7 +244,7 @@ def evaluate_segmentation(net=None, *, n_lines=100, n_pairs=200, seed=0, data_di
                         continue
                     ink, _ = made
                 path = out_dir / f"{name}_{k:03d}.png"
-                _save_page(ink, path)
+                save_page(ink, path)
                 paths.append(path)
                 truths.append("".join(str(int(y[i])) for i in idx))
                 truth_of[path.name] = truths[-1]
