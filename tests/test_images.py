@@ -330,3 +330,13 @@ def test_cli_predict_and_show(mnist, tmp_path, capsys):
     assert "504192" in captured.out and "blank.png: no ink found" in captured.err
     assert main(["predict", str(line), str(blank), "--show", str(out_png)]) == 2
     assert "--show draws one image" in capsys.readouterr().err
+
+
+def test_cli_reproduce_segmentation_arguments(capsys):
+    from fastnn.cli import build_parser, main
+
+    args = build_parser().parse_args(["reproduce", "segmentation", "--quick", "--seeds", "3", "--out-dir", "d"])
+    assert (args.experiment, args.quick, args.seeds, str(args.out_dir), args.model) == ("segmentation", True, [3], "d",
+                                                                                       None)
+    assert main(["reproduce", "segmentation", "--seeds", "1", "2"]) == 2  # before any work
+    assert "takes one non-negative seed" in capsys.readouterr().err
