@@ -331,6 +331,11 @@ def test_cli_predict_and_show(mnist, tmp_path, capsys):
     assert main(["predict", str(line), str(blank), "--show", str(out_png)]) == 2
     assert "--show draws one image" in capsys.readouterr().err
 
+    one = _save(_rendered(mnist[2][0][0]), tmp_path / "seven.png")  # MNIST's first test digit, a 7
+    assert main(["predict", "--single", str(one)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"{one}: 7" and len(printed) == 2
+
 
 def test_cli_reproduce_segmentation_arguments(capsys):
     from fastnn.cli import build_parser, main
