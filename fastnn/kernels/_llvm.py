@@ -12,7 +12,8 @@ the same order: ``llvm.fmuladd`` is the fusion that the ``contract`` flag allows
 
 The signatures and meanings are those of :mod:`fastnn.kernels.rows`; an intrinsic can
 only run compiled, so under ``NUMBA_DISABLE_JIT`` (and with ``FASTNN_ROW_KERNELS=loops``)
-:mod:`fastnn.kernels.sgd` uses the loops instead.
+:mod:`fastnn.kernels.sgd` uses :mod:`fastnn.kernels.rows` instead (uncompiled, its NumPy
+slices).
 """
 
 import numpy as np
