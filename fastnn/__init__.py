@@ -17,9 +17,11 @@ from fastnn.datasets import (
     load_mnist_pickle,
     read_idx,
 )
+from fastnn.images import read_digits, to_mnist
 from fastnn.network import EpochResult, Network, compile_kernels, load
 from fastnn.parallel import train_many
 from fastnn.persistence import ModelFileError
+from fastnn.sweep import SweepResult, sweep
 from fastnn.training import (
     Callback,
     EarlyStopping,
@@ -43,6 +45,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "ReduceEtaOnPlateau",
+    "SweepResult",
     "TrainingInterrupted",
     "__version__",
     "compile_kernels",
@@ -51,7 +54,10 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_mnist_pickle",
+    "read_digits",
     "read_idx",
     "reproduce_chapter1",
+    "sweep",
+    "to_mnist",
     "train_many",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from fastnn import _config, datasets, plot, validation
+from fastnn import _config, datasets, images, plot, validation
 from fastnn._io import atomic_write, check_outputs, write_or_rescue
 from fastnn._version import __version__
 from fastnn.bench import bench
@@ -22,6 +22,7 @@ from fastnn.book import reproduce
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels, load
 from fastnn.persistence import ModelFileError
+from fastnn.sweep import register_cli as register_sweep_cli
 from fastnn.training import MONITORS, EarlyStopping, TrainingInterrupted
 
 
@@ -266,8 +267,9 @@ def build_parser():
     p.add_argument("action", choices=["info", "clear"])
     p.set_defaults(func=_cmd_cache)
 
-    for module in (bench, reproduce):
+    for module in (bench, reproduce, images):
         module.register_cli(sub)
+    register_sweep_cli(sub)
     return parser
 
 

@@ -35,7 +35,10 @@ from numba.misc.appdirs import AppDirs
 
 from fastnn import _config
 
-__all__ = ["KERNELS_DIR", "SOURCES", "settings_hash", "sources_hash", "directory", "cache_dir", "cache_files", "guard", "guard_dispatcher", "counts"]
+__all__ = [
+    "KERNELS_DIR", "SOURCES", "settings_hash", "sources_hash", "directory", "cache_dir", "cache_files", "guard",
+    "guard_dispatcher", "counts",
+]
 
 #: Where the kernels are defined: the functions this cache holds.
 KERNELS_DIR = Path(__file__).resolve().parent
