@@ -275,6 +275,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._in_use = _InUse()  # a copy is a new network: nobody trains or reads it yet
         self._params = aligned_copy(self._params)
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)

@@ -173,14 +173,14 @@ class _GuardedCache:
     def load_overload(self, sig, target_context):
         try:
             return self._inner.load_overload(sig, target_context)
-        except Exception as exc:  # noqa: BLE001 (the unpickler and the file system raise many kinds)
+        except Exception as exc:
             _cache_failed(self._inner, "read", exc)
             return None
 
     def save_overload(self, sig, data):
         try:
             self._inner.save_overload(sig, data)
-        except Exception as exc:  # noqa: BLE001 (as above)
+        except Exception as exc:
             _cache_failed(self._inner, "written", exc)
 
 
