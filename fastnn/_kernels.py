@@ -522,6 +522,103 @@ def _sigmoid_prime(z, out):
         out[k] = out[k] * (one - out[k])
 
 
+@jit(inline="always")
+def _log1p_unit(e):
+    """``ln(1 + e)`` in float64 for ``0 <= e <= 1``, in straight-line arithmetic.
+
+    ``ln(1 + e) = 2 atanh(u)`` with ``u = e / (2 + e)`` in [0, 1/3], summed as
+    ``2u (1 + u^2/3 + ... + u^32/33)``: the next term is below ``(1/9)^17 / 35 < 2e-18``
+    relative, and the relative error is within 1e-15 of ``np.log1p`` over [0, 1], also for
+    tiny ``e`` (no ``1 + e`` is rounded). No calls, so loops over it run on vectors.
+    """
+    u = e / (2.0 + e)
+    u2 = u * u
+    p = 1.0 / 33.0
+    p = p * u2 + 1.0 / 31.0
+    p = p * u2 + 1.0 / 29.0
+    p = p * u2 + 1.0 / 27.0
+    p = p * u2 + 1.0 / 25.0
+    p = p * u2 + 1.0 / 23.0
+    p = p * u2 + 1.0 / 21.0
+    p = p * u2 + 1.0 / 19.0
+    p = p * u2 + 1.0 / 17.0
+    p = p * u2 + 1.0 / 15.0
+    p = p * u2 + 1.0 / 13.0
+    p = p * u2 + 1.0 / 11.0
+    p = p * u2 + 1.0 / 9.0
+    p = p * u2 + 1.0 / 7.0
+    p = p * u2 + 1.0 / 5.0
+    p = p * u2 + 1.0 / 3.0
+    p = p * u2 + 1.0
+    return 2.0 * u * p
+
+
+@jit(fastmath={"contract"}, error_model="numpy")
+def _softplus_inplace(z):
+    """Overwrite ``z`` with ``ln(1 + e^z)``, exact and overflow-free for any float.
+
+    ``ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|)``: the exponential is of a non-positive
+    number (:func:`_exp_nonpositive`) and its logarithm :func:`_log1p_unit`, both in
+    float64, so the loop runs on vectors; ``z = 1000`` gives 1000, ``z = -1000`` gives 0
+    (``e^-1000`` underflows), NaN stays NaN. ``contract`` (fused multiply-adds) only: the
+    exponential's range reduction must not be reassociated; without fusion the loop ran
+    4x slower here.
+    """
+    for j in range(z.shape[0]):
+        v = np.float64(z[j])
+        e = _exp_nonpositive(-np.abs(v))
+        z[j] = (v if v > 0 else 0.0) + _log1p_unit(e)
+
+
+@jit
+def _softplus(z, out):
+    """``out[k] = ln(1 + exp(z[k]))`` for 1-D arrays of one dtype (for tests)."""
+    out[:] = z
+    _softplus_inplace(out)
+
+
+@jit(fastmath={"contract"}, error_model="numpy")
+def _cross_entropy_row(z, y, d):
+    """One sample's output layer under the cross-entropy cost; returns its C_x.
+
+    ``z`` holds the output layer's weighted inputs and is overwritten with the
+    activations ``a = sigmoid(z)`` (the expression of :func:`_sigmoid_inplace`, so the
+    same numbers); ``d`` receives the output error ``a - y`` (Chapter 3, Eq. 66: no
+    sigma'(z) factor). C_x = -sum_j [y ln a + (1 - y) ln(1 - a)] (Eq. 63) is computed as
+    sum_j [ln(1 + e^z) - y z], from z: exact where ``a`` rounds to 0 or 1, where
+    network2's logarithms give infinities (it patches them with ``np.nan_to_num``).
+    ``e^-|z|`` is computed once for the sigmoid and the logarithm, in float64; the
+    per-output terms pass through ``d`` in its dtype. One call per sample, like the
+    sigmoid it replaces, and the loop runs on vectors (``contract`` only, see
+    :func:`_softplus_inplace`).
+    """
+    one = z.dtype.type(1)
+    n = y.shape[0]
+    for j in range(n):
+        v = z[j]
+        v64 = np.float64(v)
+        e64 = _exp_nonpositive(-np.abs(v64))
+        e = z.dtype.type(e64)
+        z[j] = (one if v >= 0 else e) / (one + e)
+        d[j] = (v64 if v64 > 0 else 0.0) + _log1p_unit(e64) - np.float64(y[j]) * v64
+    cost = 0.0
+    for j in range(n):
+        cost += d[j]
+    for j in range(n):
+        d[j] = z[j] - y[j]
+    return cost
+
+
+#: Codes of the costs in the kernels (``cost_id``): Chapter 1's quadratic cost, Eq. (6), and
+#: Chapter 3's cross-entropy, Eq. (63).
+QUADRATIC, CROSS_ENTROPY = 0, 1
+
+#: A layer's weight scale ``s`` (see :func:`_step`) is folded back into its weights before
+#: it would drop below this: one dense pass over the layer per ``ln(1024) / (eta lmbda / n)``
+#: steps, about 140,000 for the book's eta = 0.5, lmbda = 5, n = 50,000.
+_RESCALE_BELOW = 1.0 / 1024.0
+
+
 @jit
 def _activation_offsets(sizes, offsets):
     """Start of each layer's block in a scratch row: layer l is ``[aoff[l-1], aoff[l])``.
@@ -576,10 +673,31 @@ def _layer(buf, sizes, offsets, l):
 
 
 @jit(inline="always")
-def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
+def _weighted_input(params, b_off, c0, n, wscale_l, act, s, o0):
+    """Start ``z = b`` of units ``[c0, c0 + n)``, or 0 when the layer's weights are scaled."""
+    if wscale_l == 1.0:
+        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c0 + n]
+    else:
+        act[s, o0 : o0 + n] = 0
+
+
+@jit(inline="always")
+def _finish_weighted_input(params, b_off, c0, n, wscale_l, act, s, o0):
+    """``z = b + s (V^T a)`` for a layer whose weights are ``W = s V`` (see :func:`_step`)."""
+    if wscale_l != 1.0:
+        sl = act.dtype.type(wscale_l)
+        for j in range(n):
+            act[s, o0 + j] = params[b_off + c0 + j] + sl * act[s, o0 + j]
+
+
+@jit(inline="always")
+def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act, wscale, raw_output):
     """Feedforward (Eq. 4) of the samples ``rows``: ``act[s]`` gets layers 1..L of sample s.
 
     Layer by layer, each sample in turn; the inputs are the CSR rows of :func:`_csr`.
+    Weight layer ``l`` is ``wscale[l]`` times its stored weights (1 but during an epoch
+    with weight decay). With ``raw_output`` the output layer is left as its weighted
+    inputs z, for :func:`_cross_entropy_row`.
     """
     n_layers = sizes.shape[0] - 1
     width = act.shape[1]
@@ -588,25 +706,38 @@ def _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act):
         ld = (b_off - w_off) // sizes[l]
         o0 = aoff[l]
         for s in range(rows.shape[0]):
-            act[s, o0 : o0 + ld] = params[b_off : b_off + ld]
+            _weighted_input(params, b_off, 0, ld, wscale[l], act, s, o0)
             if l == 0:
                 r = rows[s]
                 _gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
             else:
                 _gemv_dense(params, w_off, ld, ld, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
-            _sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
+            _finish_weighted_input(params, b_off, 0, ld, wscale[l], act, s, o0)
+            if not (raw_output and l == n_layers - 1):
+                _sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
 
 @jit(inline="always")
-def _output_error(sizes, aoff, Y, rows, act, delta):
-    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x."""
+def _output_error(sizes, aoff, Y, rows, act, delta, cost_id):
+    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x.
+
+    Quadratic cost (``cost_id`` :data:`QUADRATIC`): ``delta = (a - y) a (1 - a)``, C_x =
+    |a - y|^2 / 2 (Eq. 6). Cross-entropy (:data:`CROSS_ENTROPY`): the output layer
+    arrives as its weighted inputs z (``_forward(..., raw_output=True)``) and
+    :func:`_cross_entropy_row` turns it into activations, errors ``a - y`` and C_x.
+    """
     one = act.dtype.type(1)
     n_layers = sizes.shape[0] - 1
     o0 = aoff[n_layers - 1]
+    n_out = sizes[n_layers]
     cost = 0.0
+    if cost_id == CROSS_ENTROPY:
+        for s in range(rows.shape[0]):
+            cost += _cross_entropy_row(act[s, o0 : o0 + n_out], Y[rows[s]], delta[s, o0 : o0 + n_out])
+        return cost
     for s in range(rows.shape[0]):
         y = Y[rows[s]]
-        for j in range(sizes[n_layers]):
+        for j in range(n_out):
             a = act[s, o0 + j]
             diff = a - y[j]
             cost += diff * diff
@@ -615,24 +746,24 @@ def _output_error(sizes, aoff, Y, rows, act, delta):
 
 
 @jit(inline="always")
-def _backward(params, sizes, offsets, aoff, Y, rows, act, delta):
-    """Errors of the quadratic cost (BP1, BP2) for the samples ``rows``; returns sum of C_x.
+def _backward(params, sizes, offsets, aoff, Y, rows, act, delta, wscale, cost_id):
+    """Errors of the cost ``cost_id`` (BP1, BP2) for the samples ``rows``; returns sum of C_x.
 
     ``delta[s]`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a); its
     padding entries are never written (they stay 0).
     """
-    cost = _output_error(sizes, aoff, Y, rows, act, delta)
+    cost = _output_error(sizes, aoff, Y, rows, act, delta, cost_id)
     for l in range(sizes.shape[0] - 2, 0, -1):
-        _hidden_error(params, sizes, offsets, aoff, l, 0, sizes[l], rows, act, delta)
+        _hidden_error(params, sizes, offsets, aoff, l, 0, sizes[l], rows, act, delta, wscale[l])
     return cost
 
 
 @jit(inline="always")
-def _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta):
+def _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta, wscale_l):
     """BP2 for the units ``[r0, r1)`` of hidden layer ``l``: ``(w.T delta') * a (1 - a)``.
 
-    ``w.T`` is weight layer ``l``'s, whose rows ``[r0, r1)`` leave those units, and
-    ``delta'`` the errors of layer ``l + 1``.
+    ``w.T`` is weight layer ``l``'s, whose rows ``[r0, r1)`` leave those units, times
+    ``wscale_l``, and ``delta'`` the errors of layer ``l + 1``.
     """
     one = act.dtype.type(1)
     width = act.shape[1]
@@ -641,50 +772,116 @@ def _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta):
     cur = aoff[l - 1]
     for s in range(rows.shape[0]):
         _dot_rows(params, w_off + r0 * ld, ld, r1 - r0, delta, s * width + aoff[l], delta, s * width + cur + r0)
+        if wscale_l != 1.0:
+            sl = act.dtype.type(wscale_l)
+            for i in range(cur + r0, cur + r1):
+                delta[s, i] = sl * delta[s, i]
         for i in range(cur + r0, cur + r1):
             a = act[s, i]
             delta[s, i] = delta[s, i] * a * (one - a)
 
 
 @jit(inline="always")
-def _accumulate(buf, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, scale):
-    """``buf += scale * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
+def _weight_step(buf, step, wscale_l):
+    """``step / s`` in ``buf``'s dtype: the factor of the weight gradient for weights ``W = s V``."""
+    return buf.dtype.type(step) if wscale_l == 1.0 else buf.dtype.type(step / wscale_l)
 
-    With ``buf = params`` and ``scale = -eta/m`` this is the mini-batch update,
-    Eq. (20)-(21); with a zeroed gradient buffer and ``scale = 1`` it sums gradients.
-    First-layer terms are formed for the non-zero inputs only.
+
+@jit(inline="always")
+def _rescale(params, sizes, offsets, wscale, l):
+    """Fold layer ``l``'s scale into its stored weights: ``V <- s V``, ``s <- 1``.
+
+    Padding entries are 0 and stay 0.
+    """
+    if wscale[l] != 1.0:
+        sl = params.dtype.type(wscale[l])
+        for k in range(offsets[2 * l], offsets[2 * l + 1]):
+            params[k] = sl * params[k]
+        wscale[l] = 1.0
+
+
+@jit(inline="always")
+def _decay_weights(params, sizes, offsets, wscale, wscale_new, decay):
+    """Weight decay of one step, ``W <- decay * W`` (Chapter 3, Eq. 93), without touching W.
+
+    The weights of layer ``l`` are stored as ``W = s V`` with ``s = wscale[l]``; decaying
+    them multiplies ``s`` only, into ``wscale_new`` (the scale after the step; the step's
+    gradient is formed with the old one). A scale about to drop below
+    :data:`_RESCALE_BELOW` is folded into V first. With ``decay = 1`` nothing changes.
+    """
+    for l in range(sizes.shape[0] - 1):
+        if decay != 1.0 and wscale[l] * decay < _RESCALE_BELOW:
+            _rescale(params, sizes, offsets, wscale, l)
+        wscale_new[l] = wscale[l] * decay
+
+
+@jit(inline="always")
+def _accumulate(buf, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, step, wscale):
+    """``buf += step * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
+
+    With ``buf = params`` and ``step = -eta/m`` (float64) this is the mini-batch update,
+    Eq. (20)-(21); with a zeroed gradient buffer and ``step = 1`` it sums gradients.
+    First-layer terms are formed for the non-zero inputs only. The weights of layer ``l``
+    get ``step / wscale[l]``: they are stored as ``W = s V`` (see :func:`_step`).
     """
     n_layers = sizes.shape[0] - 1
     width = act.shape[1]
+    scale = buf.dtype.type(step)
     for l in range(n_layers):
         w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
         ld = (b_off - w_off) // sizes[l]
         d0 = aoff[l]
+        wstep = _weight_step(buf, step, wscale[l])
         for s in range(rows.shape[0]):
             if l == 0:
                 r = rows[s]
-                _ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+                _ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], wstep, delta, s * width + d0)
             else:
-                _ger_dense(buf, w_off, ld, ld, act, s * width + aoff[l - 1], 0, sizes[l], scale, delta, s * width + d0)
+                _ger_dense(buf, w_off, ld, ld, act, s * width + aoff[l - 1], 0, sizes[l], wstep, delta, s * width + d0)
             for j in range(ld):
                 buf[b_off + j] += scale * delta[s, d0 + j]
 
 
 @jit
-def _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws):
+def _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws, cost_id, decay, wscale):
     """One mini-batch update, Eq. (20)-(21), on the samples ``rows`` of (CSR inputs, ``Y``).
 
     Every sample's forward and backward pass uses the parameters as they were at the
     start of the batch; only then are the gradient terms, scaled by ``-eta / len(rows)``,
     added into ``params``. ``ws`` is :func:`_workspace`. Returns the sum of C_x over the
-    batch.
+    batch (the cost ``cost_id``).
+
+    Weight decay (L2 regularisation, Chapter 3, Eq. 93): ``W <- decay * W - (eta/m)
+    nabla_W`` with ``decay = 1 - eta * lmbda / n``. Scaling every weight each step would be
+    a dense pass over W per mini-batch, where the update itself touches only the rows of
+    the non-zero inputs. So the weights of layer ``l`` are kept as ``W = s V`` with
+    ``s = wscale[0, l]``: the decay multiplies ``s``, the gradient is added to V as
+    ``(-eta/m) / s_new`` times it, and the forward and backward passes multiply by ``s``
+    (one pass over the layer's ``ld`` outputs per sample). The caller folds ``s`` back
+    into the weights (:func:`_rescale`) at the end of the epoch; with ``decay = 1``
+    ``s`` stays 1 and all of this is skipped.
     """
     aoff, act, delta = ws
-    scale = params.dtype.type(-eta / rows.shape[0])
-    _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act)
-    cost = _backward(params, sizes, offsets, aoff, Y, rows, act, delta)
-    _accumulate(params, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, scale)
+    step = -eta / rows.shape[0]
+    _decay_weights(params, sizes, offsets, wscale[0], wscale[1], decay)
+    _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+    cost = _backward(params, sizes, offsets, aoff, Y, rows, act, delta, wscale[0], cost_id)
+    _accumulate(params, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, step, wscale[1])
+    wscale[0, :] = wscale[1, :]
     return cost
+
+
+@jit(inline="always")
+def _weight_scales(sizes):
+    """``wscale`` of :func:`_step`: row 0 the current scale of each layer, row 1 the next; all 1."""
+    return np.ones((2, sizes.shape[0] - 1))
+
+
+@jit(inline="always")
+def _rescale_all(params, sizes, offsets, wscale):
+    """Fold every layer's scale into its weights (:func:`_rescale`): ``params`` holds W again."""
+    for l in range(sizes.shape[0] - 1):
+        _rescale(params, sizes, offsets, wscale[0], l)
 
 
 _ALIGN = 64  # bytes: one cache line, one 512-bit vector
@@ -713,11 +910,16 @@ def _workspace(sizes, offsets, m, dtype_like):
 
 
 @jit
-def _update_mini_batch(params, sizes, offsets, data, indices, indptr, Y, rows, eta):
-    """One mini-batch step on the samples ``rows``; returns the batch's summed cost."""
+def _update_mini_batch(params, sizes, offsets, data, indices, indptr, Y, rows, eta, cost_id, decay):
+    """One mini-batch step on the samples ``rows``; returns the batch's summed cost.
+
+    ``cost_id`` and ``decay`` as in :func:`_step`.
+    """
     ws = _workspace(sizes, offsets, rows.shape[0], params)
+    wscale = _weight_scales(sizes)
     mxcsr = _flush_denormals()
-    cost = _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws)
+    cost = _step(params, sizes, offsets, data, indices, indptr, Y, rows, eta, ws, cost_id, decay, wscale)
+    _rescale_all(params, sizes, offsets, wscale)
     _set_mxcsr(mxcsr)
     return cost
 
@@ -741,18 +943,20 @@ def _prefetch_inputs(data, indices, indptr, Y, rows):
 
 
 @jit
-def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta):
+def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, cost_id, decay):
     """One epoch of stochastic gradient descent over the samples ``perm`` (Eq. 20-21).
 
     ``(data, indices, indptr)`` is :func:`_csr` of the inputs ``X``, built once per data
     set; ``Y`` the targets. Mini-batches are ``perm[k*m : (k+1)*m]``; the last, shorter
     one is averaged over its own size. Nothing is copied or shuffled in memory. Returns
     the sum over the epoch of each sample's C_x, evaluated by the forward pass that
-    trained on it.
+    trained on it. ``cost_id`` (:data:`QUADRATIC` or :data:`CROSS_ENTROPY`) and
+    ``decay`` (``1 - eta * lmbda / n``; 1 without L2 regularisation) as in :func:`_step`.
     """
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     ws = _workspace(sizes, offsets, m, params)
+    wscale = _weight_scales(sizes)
     mxcsr = _flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
@@ -760,7 +964,8 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
         for s in range(min(stop + m, n), min(stop + 2 * m, n)):
             _prefetch(indptr, perm[s])
         _prefetch_inputs(data, indices, indptr, Y, perm[stop : min(stop + m, n)])
-        cost += _step(params, sizes, offsets, data, indices, indptr, Y, perm[start:stop], eta, ws)
+        cost += _step(params, sizes, offsets, data, indices, indptr, Y, perm[start:stop], eta, ws, cost_id, decay, wscale)
+    _rescale_all(params, sizes, offsets, wscale)
     _set_mxcsr(mxcsr)
     return cost
 
@@ -809,7 +1014,7 @@ def _n_blocks(ld, n_threads, min_block):
 
 
 @jit
-def _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act):
+def _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, wscale_l, raw):
     """Layer ``l + 1``'s units ``[c0, c1)`` of :func:`_forward`, for every sample ``rows``."""
     mxcsr = _flush_denormals()  # MXCSR is per thread
     w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
@@ -818,19 +1023,24 @@ def _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indpt
     o0 = aoff[l] + c0
     n = c1 - c0
     for s in range(rows.shape[0]):
-        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c1]
+        _weighted_input(params, b_off, c0, n, wscale_l, act, s, o0)
         if l == 0:
             r = rows[s]
             _gemv_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
         else:
             _gemv_dense(params, w_off + c0, ld, n, act, s * width + aoff[l - 1], 0, sizes[l], act, s * width + o0)
-        _sigmoid_inplace(act[s, o0 : o0 + n])
+        _finish_weighted_input(params, b_off, c0, n, wscale_l, act, s, o0)
+        if not raw:
+            _sigmoid_inplace(act[s, o0 : o0 + n])
     _set_mxcsr(mxcsr)
 
 
 @jit(inline="always")
-def _update_columns(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale):
-    """BP3 for the biases ``[c0, c1)`` of weight layer ``l``; for ``l = 0``, BP4 for those columns of ``w.T``."""
+def _update_columns(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale, wstep):
+    """BP3 for the biases ``[c0, c1)`` of weight layer ``l``; for ``l = 0``, BP4 for those columns of ``w.T``.
+
+    ``scale`` multiplies the bias gradients, ``wstep`` the weight gradients (see :func:`_accumulate`).
+    """
     width = act.shape[1]
     w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
     ld = (b_off - w_off) // sizes[l]
@@ -839,13 +1049,13 @@ def _update_columns(params, sizes, offsets, aoff, l, c0, c1, data, indices, indp
     for s in range(rows.shape[0]):
         if l == 0:
             r = rows[s]
-            _ger_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+            _ger_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], wstep, delta, s * width + d0)
         for j in range(n):
             params[b_off + c0 + j] += scale * delta[s, d0 + j]
 
 
 @jit
-def _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale):
+def _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, step, wscale):
     """Units ``[c0, c1)`` of hidden layer ``l`` (BP2), and the updates that belong to them.
 
     These are the units' biases, the rows of ``w.T`` of weight layer ``l`` that leave them
@@ -857,15 +1067,18 @@ def _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indp
     w_off, b_off = offsets[2 * l], offsets[2 * l + 1]
     ld = (b_off - w_off) // sizes[l]
     r0, r1 = min(c0, sizes[l]), min(c1, sizes[l])
-    _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta)
+    _hidden_error(params, sizes, offsets, aoff, l, r0, r1, rows, act, delta, wscale[0, l])
+    wstep = _weight_step(params, step, wscale[1, l])
     for s in range(rows.shape[0]):
-        _ger_dense(params, w_off, ld, ld, act, s * width + aoff[l - 1], r0, r1, scale, delta, s * width + aoff[l])
-    _update_columns(params, sizes, offsets, aoff, l - 1, c0, c1, data, indices, indptr, rows, act, delta, scale)
+        _ger_dense(params, w_off, ld, ld, act, s * width + aoff[l - 1], r0, r1, wstep, delta, s * width + aoff[l])
+    _update_columns(params, sizes, offsets, aoff, l - 1, c0, c1, data, indices, indptr, rows, act, delta,
+                    params.dtype.type(step), _weight_step(params, step, wscale[1, l - 1]))
     _set_mxcsr(mxcsr)
 
 
 @jit(parallel=True)
-def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, n_threads, min_block):
+def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batch_size, eta, cost_id, decay,
+                        n_threads, min_block):
     """:func:`_sgd_epoch` with each layer's units split over ``n_threads`` threads.
 
     Returns the same parameters and cost as the serial kernel, bit for bit: see the note
@@ -878,6 +1091,7 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     aoff, act, delta = _workspace(sizes, offsets, m, params)
+    wscale = _weight_scales(sizes)
     out_ld = (offsets[2 * n_layers - 1] - offsets[2 * n_layers - 2]) // sizes[n_layers - 1]
     mxcsr = _flush_denormals()
     cost = 0.0
@@ -887,27 +1101,36 @@ def _sgd_epoch_parallel(params, sizes, offsets, data, indices, indptr, Y, perm, 
         for s in range(min(stop + m, n), min(stop + 2 * m, n)):
             _prefetch(indptr, perm[s])
         _prefetch_inputs(data, indices, indptr, Y, perm[stop : min(stop + m, n)])
-        scale = params.dtype.type(-eta / rows.shape[0])
+        step = -eta / rows.shape[0]
+        scale = params.dtype.type(step)
+        _decay_weights(params, sizes, offsets, wscale[0], wscale[1], decay)
         for l in range(n_layers):
             ld = (offsets[2 * l + 1] - offsets[2 * l]) // sizes[l]
             nb = _n_blocks(ld, n_threads, min_block)
+            raw = cost_id == CROSS_ENTROPY and l == n_layers - 1  # see _forward
             if nb == 1:
-                _forward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act)
+                _forward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act, wscale[0, l], raw)
             else:
                 for b in prange(nb):
                     c0, c1 = _block(ld, nb, b)
-                    _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act)
-        cost += _output_error(sizes, aoff, Y, rows, act, delta)
-        _update_columns(params, sizes, offsets, aoff, n_layers - 1, 0, out_ld, data, indices, indptr, rows, act, delta, scale)
+                    _forward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act,
+                                   wscale[0, l], raw)
+        cost += _output_error(sizes, aoff, Y, rows, act, delta, cost_id)
+        _update_columns(params, sizes, offsets, aoff, n_layers - 1, 0, out_ld, data, indices, indptr, rows, act, delta,
+                        scale, _weight_step(params, step, wscale[1, n_layers - 1]))
         for l in range(n_layers - 1, 0, -1):
             ld = (offsets[2 * l - 1] - offsets[2 * l - 2]) // sizes[l - 1]  # layer l's units, padded
             nb = _n_blocks(ld, n_threads, min_block)
             if nb == 1:
-                _backward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act, delta, scale)
+                _backward_block(params, sizes, offsets, aoff, l, 0, ld, data, indices, indptr, rows, act, delta, step,
+                                wscale)
             else:
                 for b in prange(nb):
                     c0, c1 = _block(ld, nb, b)
-                    _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta, scale)
+                    _backward_block(params, sizes, offsets, aoff, l, c0, c1, data, indices, indptr, rows, act, delta,
+                                    step, wscale)
+        wscale[0, :] = wscale[1, :]
+    _rescale_all(params, sizes, offsets, wscale)
     _set_mxcsr(mxcsr)
     return cost
 
@@ -916,32 +1139,47 @@ _CHUNK = 64  # rows per pass of the one-off kernels below: scratch stays in cach
 
 
 @jit
-def _backprop(params, sizes, offsets, X, Y, grad):
-    """Sum over the rows of ``X`` of the gradient of C_x into ``grad`` (overwritten).
+def _backprop(params, sizes, offsets, X, Y, grad, cost_id):
+    """Sum over the rows of ``X`` of the gradient of C_x (the cost ``cost_id``) into ``grad``.
 
-    Returns the summed cost. ``grad`` has the layout of ``params``.
+    ``grad`` (overwritten) has the layout of ``params``. Returns the summed cost.
     """
     data, indices, indptr = _csr(X)
     aoff, act, delta = _workspace(sizes, offsets, _CHUNK, params)
+    wscale = _weight_scales(sizes)
     grad[:] = 0
-    one = np.ones(1, params.dtype)
     cost = 0.0
     for start in range(0, X.shape[0], _CHUNK):
         rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
-        _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act)
-        cost += _backward(params, sizes, offsets, aoff, Y, rows, act, delta)
-        _accumulate(grad, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, one[0])
+        _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+        cost += _backward(params, sizes, offsets, aoff, Y, rows, act, delta, wscale[0], cost_id)
+        _accumulate(grad, sizes, offsets, aoff, data, indices, indptr, rows, act, delta, 1.0, wscale[1])
+    return cost
+
+
+@jit
+def _total_cost(params, sizes, offsets, X, Y, cost_id):
+    """Sum over the rows of ``X`` of C_x, the cost ``cost_id`` (Eq. 6 or Eq. 63), serially."""
+    data, indices, indptr = _csr(X)
+    aoff, act, delta = _workspace(sizes, offsets, _CHUNK, params)
+    wscale = _weight_scales(sizes)
+    cost = 0.0
+    for start in range(0, X.shape[0], _CHUNK):
+        rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
+        _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+        cost += _output_error(sizes, aoff, Y, rows, act, delta, cost_id)
     return cost
 
 
 @jit
 def _feedforward_rows(params, sizes, offsets, data, indices, indptr, out, start, stop):
     aoff, act, _ = _workspace(sizes, offsets, _CHUNK, params)
+    wscale = _weight_scales(sizes)
     o0 = aoff[sizes.shape[0] - 2]
     n_out = sizes[sizes.shape[0] - 1]
     for first in range(start, stop, _CHUNK):
         rows = np.arange(first, min(first + _CHUNK, stop))
-        _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act)
+        _forward(params, sizes, offsets, aoff, data, indices, indptr, rows, act, wscale[0], False)
         for s in range(rows.shape[0]):
             out[rows[s], :] = act[s, o0 : o0 + n_out]
 

@@ -25,18 +25,20 @@ class NumbaEpoch:
         self.params = aligned_copy(net.params)  # a copy, on a cache line as the network's
         self._indexed = (None, None)
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
         """One epoch over ``X[perm]``; returns the summed training cost.
 
         The CSR form of ``X`` (:func:`fastnn._kernels._csr`) is built on the first call
         with a given ``X`` and reused, as :meth:`fastnn.Network.SGD` builds it once per
-        training run.
+        training run. The network's cost; ``lmbda`` as in :meth:`fastnn.Network.SGD`
+        (``n = len(X)``).
         """
         net = self.net
         if self._indexed[0] is not X:
             self._indexed = (X, _kernels._csr(X))
         return _kernels._sgd_epoch(
-            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta
+            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta,
+            net._cost_id, 1 - eta * (lmbda / X.shape[0]),
         )
 
     def weights_biases(self):
@@ -54,12 +56,13 @@ class NumbaParallelEpoch(NumbaEpoch):
 
     name = "numba-parallel"
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
         """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads."""
         if self._indexed[0] is not X:
             self._indexed = (X, _kernels._csr(X))
         return self.net._epoch(
-            self._indexed[1], Y, perm, mini_batch_size, eta, numba.get_num_threads(), params=self.params
+            self._indexed[1], Y, perm, mini_batch_size, eta, numba.get_num_threads(), params=self.params,
+            decay=1 - eta * (lmbda / X.shape[0]),
         )
 
 
@@ -72,10 +75,12 @@ class NumpyMatrixEpoch:
     def __init__(self, net):
         self.weights = [np.array(w, order="C") for w in net.weights]  # copies, never views
         self.biases = [np.array(b) for b in net.biases]
+        self.cost = reference.COSTS[net.cost_name]
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
-        """One epoch over ``X[perm]``."""
-        reference.sgd_epoch(self.weights, self.biases, X, Y, perm, mini_batch_size, eta, matrix=self.matrix)
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
+        """One epoch over ``X[perm]`` with the network's cost and L2 regularisation ``lmbda``."""
+        reference.sgd_epoch(self.weights, self.biases, X, Y, perm, mini_batch_size, eta, matrix=self.matrix,
+                            lmbda=lmbda, cost=self.cost)
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""

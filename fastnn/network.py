@@ -143,6 +143,41 @@ def _check_eta(eta):
     return eta
 
 
+#: The costs ``Network(cost=...)`` takes, and their codes in the kernels.
+COSTS = {"quadratic": _kernels.QUADRATIC, "cross-entropy": _kernels.CROSS_ENTROPY}
+#: The initialisations ``Network(init=...)`` takes: Chapter 1's N(0, 1) weights, or
+#: network2's N(0, 1/n_in) (its ``default_weight_initializer``); biases N(0, 1) in both.
+INITS = ("normal", "scaled")
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(choices)}, got {value!r} of type {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _check_lmbda(lmbda):
+    if isinstance(lmbda, bool) or not isinstance(lmbda, numbers.Real):
+        raise TypeError(f"lmbda must be a real number, got {lmbda!r} of type {type(lmbda).__name__}")
+    lmbda = float(lmbda)
+    if not np.isfinite(lmbda) or lmbda < 0:
+        raise ValueError(f"lmbda must be a finite number >= 0, got {lmbda}")
+    return lmbda
+
+
+def _decay(eta, lmbda, n):
+    """network2's weight decay factor ``1 - eta * (lmbda / n)``; must be > 0."""
+    decay = 1 - eta * (lmbda / n)
+    if not decay > 0:
+        raise ValueError(
+            f"eta * lmbda / n must be < 1 (the weights are scaled by 1 - eta*lmbda/n each step), "
+            f"got eta={eta}, lmbda={lmbda}, n={n} training samples"
+        )
+    return decay
+
+
 def _check_seed(seed):
     if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
         return seed
@@ -248,9 +283,12 @@ class Network:
     (1,)
     """
 
-    def __init__(self, sizes, *, seed=None, dtype="float64"):
+    def __init__(self, sizes, *, cost="quadratic", init="normal", seed=None, dtype="float64"):
         self.sizes = _check_sizes(sizes)
         self.dtype = _check_dtype(dtype)
+        self.cost_name = _check_choice(cost, "cost", COSTS)
+        self.init = _check_choice(init, "init", INITS)
+        self._cost_id = COSTS[self.cost_name]
         self._rng = np.random.default_rng(_check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
@@ -261,6 +299,8 @@ class Network:
             b[:] = self._rng.standard_normal(b.shape)
         for w in self.weights:
             w[:] = self._rng.standard_normal(w.shape)
+            if self.init == "scaled":
+                w /= np.sqrt(w.shape[1])  # network2: np.random.randn(y, x) / np.sqrt(x)
 
     @property
     def params(self):
@@ -335,7 +375,9 @@ class Network:
         return weights, biases
 
     def __repr__(self):
-        return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
+        extra = "" if self.cost_name == "quadratic" else f", cost='{self.cost_name}'"
+        extra += "" if self.init == "normal" else f", init='{self.init}'"
+        return f"Network(sizes={list(self.sizes)}{extra}, dtype='{self.dtype.name}')"
 
     # -- input conversion --------------------------------------------------------------
     def _inputs(self, X, name="X"):
@@ -528,11 +570,11 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad, self._cost_id)
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
-    def update_mini_batch(self, X, y, eta):
+    def update_mini_batch(self, X, y, eta, lmbda=0.0, n=None):
         """One gradient-descent step on the mini-batch ``(X, y)``, Eq. (20)-(21).
 
         ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``.
@@ -550,13 +592,18 @@ class Network:
             Mean cost C_x of the batch before the step.
         """
         eta = _check_eta(eta)
+        lmbda = _check_lmbda(lmbda)
         X, Y, _ = self._data((X, y), "mini-batch")
+        n = X.shape[0] if n is None else _check_int(n, "n", X.shape[0])
+        decay = _decay(eta, lmbda, n)
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
+        cost = _kernels._update_mini_batch(
+            self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta, self._cost_id, decay
+        )
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, verbose=True, n_jobs=None):
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, verbose=True, n_jobs=None):
         """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
 
         Each epoch shuffles the training samples with the network's generator, walks
@@ -609,9 +656,11 @@ class Network:
             to its parameters from before that epoch.
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
+        lmbda = _check_lmbda(lmbda)
         data = self._training_arrays(training_data, test_data)
+        decay = _decay(eta, lmbda, data[0].shape[0])
         compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
-        return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs)
+        return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs, decay=decay)
 
     def _training_arrays(self, training_data, test_data):
         """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
@@ -640,22 +689,24 @@ class Network:
             for l, n_in in enumerate(self.sizes[:-1])
         )
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
+    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None, decay=1.0):
         """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
         params = self._params if params is None else params
         if not self._splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            return _kernels._sgd_epoch(
+                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, self._cost_id, decay
+            )
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
             return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                _kernels._min_block(self.dtype.itemsize),
+                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, self._cost_id, decay,
+                n_jobs, _kernels._min_block(self.dtype.itemsize),
             )
         finally:
             numba.set_num_threads(previous)
 
-    def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix=""):
+    def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix="", decay=1.0):
         X, Y, csr, test = data
         n = X.shape[0]
         history = []
@@ -663,7 +714,7 @@ class Network:
             before = self.params.copy()
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs)
+            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs, decay=decay)
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
                 self.params[:] = before
@@ -715,21 +766,37 @@ class Network:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
         return self._count_correct(X, labels)
 
-    def cost(self, data):
-        """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
+    def cost(self, data, lmbda=0.0):
+        """The network's cost over ``data``, network2's ``total_cost``.
+
+        Quadratic (``cost="quadratic"``): C = 1/(2n) sum_x |y(x) - a|^2, Eq. (6).
+        Cross-entropy: C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)], Eq. (63),
+        computed from the output layer's weighted inputs z, so it stays finite (and exact)
+        where an output rounds to 0 or 1. ``lmbda`` adds the L2 term ``0.5*(lmbda/n) *
+        sum_w ||w||^2`` (Eq. 85-87), with ``n`` the number of samples in ``data`` as in
+        network2.
 
         Parameters
         ----------
         data : (X, y) or iterable of (x, y)
+        lmbda : float, default 0.0
+            Regularisation parameter, >= 0.
 
         Returns
         -------
         float
         """
+        lmbda = _check_lmbda(lmbda)
         X, Y, _ = self._data(data, "data")
-        out = np.empty_like(Y)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
-        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+        if self._cost_id == _kernels.QUADRATIC:  # Chapter 1's expression, as before the option
+            out = np.empty_like(Y)
+            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+            cost = float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+        else:
+            cost = float(_kernels._total_cost(self.params, self._sizes, self._offsets, X, Y, self._cost_id) / X.shape[0])
+        if lmbda:
+            cost += 0.5 * (lmbda / X.shape[0]) * sum(float(np.sum(np.square(w, dtype=np.float64))) for w in self.weights)
+        return cost
 
     def _check_finite(self, where):
         if not np.isfinite(self.params).all():
@@ -849,7 +916,8 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
-def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, n_jobs=-1, verbose=False):
+def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, n_jobs=-1,
+               verbose=False):
     """Train several networks at once on one data set, one network per thread.
 
     Each network is trained exactly as ``net.SGD(training_data, epochs,
@@ -865,8 +933,8 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     ----------
     networks : sequence of Network
         Distinct networks of one dtype, one input size and one output size; any
-        hidden layers. Trained in place.
-    training_data, epochs, mini_batch_size, eta, test_data
+        hidden layers, costs and initialisations. Trained in place.
+    training_data, epochs, mini_batch_size, eta, test_data, lmbda
         As in :meth:`Network.SGD`.
     n_jobs : int or None, default -1
         Threads: -1 is every core this process may use (``os.sched_getaffinity``),
@@ -923,12 +991,14 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
                 f"and output size ({first.sizes[-1]}) to train on one data set"
             )
     epochs, mini_batch_size, eta, _ = _check_training(epochs, mini_batch_size, eta, None)
+    lmbda = _check_lmbda(lmbda)
     n_jobs = _check_n_jobs(n_jobs, _usable_cores(), "the cores this process may use")
     data = first._training_arrays(training_data, test_data)
+    decay = _decay(eta, lmbda, data[0].shape[0])
     compile_kernels(first.dtype)
 
     def train(i):
-        return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ")
+        return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ", decay=decay)
 
     with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
         futures = [pool.submit(train, i) for i in range(len(networks))]
@@ -971,11 +1041,12 @@ def compile_kernels(dtype="float64", *, parallel=False):
     perm = np.arange(2, dtype=np.int64)
     csr = _kernels._csr(X)
     if (dt, "serial") not in _compiled:
-        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
+        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1, _kernels.QUADRATIC, 1.0)
         _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
         _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, _kernels.QUADRATIC, 1.0,
+                                     2, 1)
         _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

@@ -171,7 +171,8 @@ def test_epoch_cost_is_the_cost_before_each_update(mnist):
     X, Y = X[:20], one_hot(y[:20])
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
     params = net.params.copy()
-    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, *_kernels._csr(X), Y, np.arange(20), 20, 3.0)
+    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, *_kernels._csr(X), Y, np.arange(20), 20, 3.0,
+                              _kernels.QUADRATIC, 1.0)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -258,12 +259,12 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     net = fastnn.Network(sizes, seed=1, dtype=dtype)
     csr = _kernels._csr(X)
     want = net.params.copy()
-    want_cost = _kernels._sgd_epoch(want, net._sizes, net._offsets, *csr, Y, perm, m, 3.0)
+    want_cost = _kernels._sgd_epoch(want, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, _kernels.QUADRATIC, 1.0)
     assert not np.array_equal(want, net.params)
     for n_threads in (1, 2, 3):
         got = net.params.copy()
         cost = _kernels._sgd_epoch_parallel(
-            got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, n_threads, SPLIT_SMALL
+            got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, _kernels.QUADRATIC, 1.0, n_threads, SPLIT_SMALL
         )
         np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
         assert cost == want_cost
