@@ -6,7 +6,6 @@ values beside ours and that cross-entropy networks learn, not the full run's num
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest

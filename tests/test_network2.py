@@ -7,7 +7,9 @@ hand-worked values and central differences; the kernels are checked against the 
 import numpy as np
 import pytest
 
-from fastnn import reference
+import fastnn
+from fastnn import _kernels, reference
+from fastnn.implementations import IMPLEMENTATIONS
 from fastnn.reference import CrossEntropyCost, QuadraticCost
 
 
@@ -175,9 +177,6 @@ def test_reference_quadratic_default_is_chapter_1():
 
 
 # -- the kernels against the reference ------------------------------------------------------
-import fastnn  # noqa: E402
-from fastnn import _kernels  # noqa: E402
-from fastnn.implementations import IMPLEMENTATIONS  # noqa: E402
 
 
 def tiny_net(dtype="float64", cost="cross-entropy"):
