@@ -1,14 +1,29 @@
 """Root conftest: what both ``tests/`` and ``benchmarks/`` need (the MNIST fixture, options).
 
-(Fixtures live in ``tests/conftest.py`` and in the benchmark module: a second
-``conftest.py`` under ``benchmarks/`` would replace ``tests/conftest.py`` as the module
-``conftest`` that the tests import ``one_hot`` from.)
+(Fixtures live in ``tests/conftest.py`` and in the benchmark module; helpers the test
+modules import live in ``tests/helpers.py``, never in a conftest.)
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+#: Modules of fastnn/ that pytest's --doctest-modules must not import: ``__main__`` runs the
+#: command line on import.
+collect_ignore = ["fastnn/__main__.py"]
+
+#: Modules that import an optional dependency (an extra) at the top: their doctests are
+#: collected only where it is installed, so a missing extra never breaks collection.
+OPTIONAL_MODULES = {
+    "fastnn/plot.py": "matplotlib",
+    "fastnn/sklearn.py": "sklearn",
+    "fastnn/sweep.py": "distributed",
+    "fastnn/onnx.py": "onnx",
+    "fastnn/images.py": "PIL",
+}
+collect_ignore += [path for path, module in OPTIONAL_MODULES.items() if importlib.util.find_spec(module) is None]
 
 SHARED_MNIST = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
 

@@ -2,7 +2,7 @@
 
 Every implementation of one configuration lands in one table: the group is
 ``sgd_epoch|784-<hidden>-10|m=<m>|<dtype>``. Implementations come from
-:data:`fastnn.implementations.IMPLEMENTATIONS`, the table the tests check.
+:data:`fastnn.bench.implementations.IMPLEMENTATIONS`, the table the tests check.
 
 * ``numba`` and ``numpy-matrix`` run the full 50,000-image epoch;
 * ``numpy-per-sample`` (the book's code, seconds per epoch) runs on the first 5,000
@@ -34,8 +34,9 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.bench import flops_per_epoch, limit_threads
-from fastnn.implementations import IMPLEMENTATIONS
+from fastnn.bench.bench import flops_per_epoch, limit_threads
+from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.validation import one_hot
 
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN = 50_000
@@ -66,9 +67,7 @@ def mnist_by_dtype(mnist_dir):
     def get(dtype):
         if dtype not in cache:
             (X, y), _validation, (X_test, y_test) = load_mnist(directory, dtype=dtype)
-            Y = np.zeros((len(y), 10), dtype=dtype)
-            Y[np.arange(len(y)), y] = 1
-            cache[dtype] = X, Y, X_test, y_test
+            cache[dtype] = X, one_hot(y, 10, dtype), X_test, y_test
         return cache[dtype]
 
     return get
@@ -120,6 +119,36 @@ def test_sgd_epoch(benchmark, mnist_by_dtype, impl, m, dtype, hidden):
             epoch_s_scaled=median * scale,
             gflops=flops_per_epoch(sizes, n, m) / median / 1e9,
         )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m", [1, 10])
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy+L2"])
+def test_sgd_epoch_cost(benchmark, mnist_by_dtype, cost, m, dtype):
+    """Chapter 3's options (cross-entropy, scaled init, lambda = 5) against Chapter 1's cost.
+
+    The numba kernel on 784-30-10; both costs land in one group, so the table compares them
+    (``fastnn bench --cost quadratic,cross-entropy:5`` interleaves them within each repeat).
+    """
+    sizes = [784, 30, 10]
+    X, Y, _X_test, _y_test = mnist_by_dtype(dtype)
+    n = SMOKE_N if benchmark.disabled else N_TRAIN
+    X, Y = X[:n], Y[:n]
+    network2 = cost != "quadratic"
+    lmbda = 5.0 if network2 else 0.0
+    benchmark.group = f"sgd_epoch_cost|{'-'.join(map(str, sizes))}|m={m}|{dtype}"
+    fastnn.compile_kernels(dtype)
+    net = fastnn.Network(sizes, cost="cross-entropy" if network2 else "quadratic",
+                         init="scaled" if network2 else "normal", seed=0, dtype=dtype)
+    runner = IMPLEMENTATIONS["numba"](net)
+    runner.epoch(X, Y, np.arange(min(n, WARMUP_N)), m, ETA, lmbda=lmbda)
+    rng = np.random.default_rng(0)
+
+    def setup():
+        return (X, Y, rng.permutation(n), m, ETA), {"lmbda": lmbda}
+
+    benchmark.pedantic(runner.epoch, setup=setup, rounds=ROUNDS, warmup_rounds=0)
+    benchmark.extra_info.update(impl="numba", cost=cost, lmbda=lmbda, sizes=sizes, m=m, dtype=dtype, n_timed=n)
 
 
 needs_two_threads = pytest.mark.skipif(

@@ -5,7 +5,7 @@ Run: python examples/gradient_descent_valley.py
 
 import numpy as np
 
-from fastnn.gradient_descent import gradient_descent, valley, valley_gradient
+from fastnn.book.gradient_descent import gradient_descent, valley, valley_gradient
 
 start = [0.9, -0.6]
 

@@ -5,7 +5,7 @@ Run: python examples/perceptron_circuits.py
 
 import numpy as np
 
-from fastnn.perceptrons import cheese_festival, nand_perceptron, two_bit_adder
+from fastnn.book.perceptrons import cheese_festival, nand_perceptron, two_bit_adder
 
 # Eq. (1): go to the cheese festival if 6*weather + 2*partner + 2*transit > threshold.
 for threshold in (5, 3):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from fastnn import Network
-from fastnn.binary_output import binary_readout, bits_to_digits, with_binary_output
+from fastnn.book.binary_output import binary_readout, bits_to_digits, with_binary_output
 from fastnn.datasets import load_mnist
 
 data_dir = sys.argv[1] if len(sys.argv) > 1 else None

@@ -2,11 +2,13 @@
 
 Feedforward networks of sigmoid neurons, trained by stochastic gradient descent on the
 quadratic cost, with the hot loops compiled by Numba. :mod:`fastnn.reference` holds the
-same algorithm in NumPy.
+same algorithm in NumPy; :mod:`fastnn.book` the rest of the chapter, :mod:`fastnn.bench`
+the benchmark tooling.
 """
 
-__version__ = "0.1.0"
-
+from fastnn._version import __version__
+from fastnn.book.gradient_descent import gradient_descent
+from fastnn.book.reproduce import Chapter1Results, reproduce_chapter1
 from fastnn.datasets import (
     DataError,
     DataNotFoundError,
@@ -15,34 +17,27 @@ from fastnn.datasets import (
     load_mnist_pickle,
     read_idx,
 )
-from fastnn.gradient_descent import gradient_descent
-from fastnn.network import (
-    DataRangeWarning,
-    EpochResult,
-    ModelFileError,
-    Network,
-    compile_kernels,
-    load,
-    train_many,
-)
-from fastnn.reproduce import Chapter1Results, reproduce_chapter1
+from fastnn.network import EpochResult, Network, compile_kernels, load
+from fastnn.parallel import train_many
+from fastnn.persistence import ModelFileError
+from fastnn.validation import DataRangeWarning
 
 __all__ = [
-    "Network",
-    "EpochResult",
-    "load",
-    "train_many",
-    "compile_kernels",
-    "DataRangeWarning",
-    "ModelFileError",
-    "load_mnist",
-    "load_fashion_mnist",
-    "load_mnist_pickle",
-    "read_idx",
+    "Chapter1Results",
     "DataError",
     "DataNotFoundError",
-    "gradient_descent",
-    "reproduce_chapter1",
-    "Chapter1Results",
+    "DataRangeWarning",
+    "EpochResult",
+    "ModelFileError",
+    "Network",
     "__version__",
+    "compile_kernels",
+    "gradient_descent",
+    "load",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_mnist_pickle",
+    "read_idx",
+    "reproduce_chapter1",
+    "train_many",
 ]

@@ -9,12 +9,17 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
+import numba
 import numpy as np
 
-import fastnn
-from fastnn import _config
+from fastnn import _config, datasets, validation
+from fastnn._version import __version__
+from fastnn.bench import bench
+from fastnn.book import reproduce
+from fastnn.kernels import cache
+from fastnn.network import Network, compile_kernels, load
+from fastnn.persistence import ModelFileError
 
 
 def _sizes(text):
@@ -28,8 +33,6 @@ def _sizes(text):
 
 
 def _load(dataset, data_dir, dtype):
-    from fastnn import datasets
-
     loader = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}[dataset]
     return loader(data_dir, dtype=dtype)
 
@@ -49,34 +52,19 @@ def _add_data_args(parser):
     )
 
 
-def _check_output(path, flag):
-    """Fail before any work if ``path`` cannot be written (its directory is missing)."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {path}: directory {path.parent} does not exist")
-
-
 def _cmd_train(args):
-    import numba
-
-    from fastnn.network import _check_eta, _check_int, _check_n_jobs
-
     # Everything that can be checked is checked before the data are read or kernels compiled.
     if args.seed is None:
         args.seed = int(np.random.SeedSequence().entropy % 2**32)
-    _check_eta(args.eta)
-    _check_int(args.epochs, "--epochs", 0)
-    _check_int(args.mini_batch_size, "--mini-batch-size", 1)
-    n_jobs = _check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
+    validation.check_eta(args.eta, "--eta")
+    validation.check_int(args.epochs, "--epochs", 0)
+    validation.check_int(args.mini_batch_size, "--mini-batch-size", 1)
+    n_jobs = validation.check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
-    _check_output(args.save, "--save")
-    _check_output(args.json, "--json")
-    net = fastnn.Network(args.sizes, seed=args.seed, dtype=args.dtype)
+    validation.check_output_path(args.save, "--save")
+    validation.check_output_path(args.json, "--json")
+    net = Network(args.sizes, seed=args.seed, dtype=args.dtype)
     t0 = time.perf_counter()
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
     print(
@@ -89,7 +77,7 @@ def _cmd_train(args):
         f"eta {args.eta}"
     )
     t0 = time.perf_counter()
-    fastnn.compile_kernels(args.dtype, parallel=net._splits(n_jobs, args.mini_batch_size))
+    compile_kernels(args.dtype, parallel=net.splits(n_jobs, args.mini_batch_size))
     where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
     print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
     t0 = time.perf_counter()
@@ -125,8 +113,8 @@ def _cmd_train(args):
 
 def _cmd_evaluate(args):
     try:
-        net = fastnn.load(args.model)
-    except (OSError, fastnn.ModelFileError) as exc:
+        net = load(args.model)
+    except (OSError, ModelFileError) as exc:
         print(f"fastnn evaluate: error: {exc}", file=sys.stderr)
         return 1
     _train, _validation, test = _load(args.dataset, args.data_dir, net.dtype.name)
@@ -137,13 +125,11 @@ def _cmd_evaluate(args):
 
 
 def _cmd_cache(args):
-    from fastnn import _config
-
-    directory = _config.cache_dir()
+    directory = cache.cache_dir()
     if directory is None:
-        print("Kernels are not cached on disk (FASTNN_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
+        print("Kernels are not cached on disk (FASTNN_KERNEL_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
         return 0
-    files = _config.cache_files()
+    files = cache.cache_files()
     if args.action == "info":
         size = sum(f.stat().st_size for f in files)
         print(f"{directory}: {len(files)} cached kernel files, {size / 1e6:.1f} MB")
@@ -160,13 +146,14 @@ def build_parser():
         prog="fastnn",
         description="Train, evaluate and benchmark Chapter 1's sigmoid networks on MNIST.",
     )
-    parser.add_argument("--version", action="version", version=f"fastnn {fastnn.__version__}")
+    parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a network by SGD (default: the book's 784-30-10 run on MNIST)")
     p.add_argument("--sizes", type=_sizes, default=[784, 30, 10], help="layer sizes (default: 784,30,10)")
     p.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
-    p.add_argument("--mini-batch-size", type=int, default=10, help="mini-batch size m; 1 is online learning (default: 10)")
+    p.add_argument("--mini-batch-size", type=int, default=10,
+                   help="mini-batch size m; 1 is online learning (default: 10)")
     p.add_argument("--eta", type=float, default=3.0, help="learning rate (default: 3.0)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and printed)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="default: float64")
@@ -187,12 +174,8 @@ def build_parser():
     p.add_argument("action", choices=["info", "clear"])
     p.set_defaults(func=_cmd_cache)
 
-    for module in ("fastnn.bench", "fastnn.reproduce"):
-        try:
-            register = __import__(module, fromlist=["register_cli"]).register_cli
-        except (ImportError, AttributeError):
-            continue
-        register(sub)
+    for module in (bench, reproduce):
+        module.register_cli(sub)
     return parser
 
 

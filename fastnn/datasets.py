@@ -16,7 +16,7 @@ wins, per file):
 1. ``data_dir``, when given -- and then nowhere else;
 2. ``$FASTNN_DATA`` (MNIST: the directory itself or its ``mnist/`` subdirectory;
    Fashion-MNIST: its ``fashion-mnist/`` subdirectory);
-3. the cache, ``$FASTNN_CACHE_DIR/<dataset>`` or, when that is unset,
+3. the cache, ``$FASTNN_DATA_CACHE/<dataset>`` or, when that is unset,
    ``platformdirs.user_cache_dir("fastnn")/<dataset>``;
 4. Fashion-MNIST only: Debian's ``/usr/share/datasets/fashion-mnist``
    (package ``dataset-fashion-mnist``);
@@ -43,8 +43,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 from fastnn._io import atomic_write
+from fastnn.validation import check_dtype
 
 __all__ = [
     "DataError",
@@ -296,8 +298,16 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
 
     Examples
     --------
-    >>> from fastnn._io import atomic_write
-from fastnn.datasets import read_idx
+    A file of three labels, written and read back (magic 0x00000801: unsigned
+    bytes, one dimension; size 3; the data):
+
+    >>> import struct, tempfile, pathlib
+    >>> from fastnn.datasets import read_idx
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "labels-idx1-ubyte"
+    ...     _ = path.write_bytes(struct.pack(">BBBBI", 0, 0, 0x08, 1, 3) + bytes([5, 0, 4]))
+    ...     read_idx(path)
+    array([5, 0, 4], dtype=uint8)
     >>> read_idx("train-labels-idx1-ubyte.gz")[:6]  # doctest: +SKIP
     array([5, 0, 4, 1, 9, 2], dtype=uint8)
     """
@@ -305,17 +315,6 @@ from fastnn.datasets import read_idx
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_dtype(dtype):
-    try:
-        # np.dtype(None) is float64: None is refused, not taken as the default.
-        resolved = None if dtype is None else np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved is None or resolved.type not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return resolved
 
 
 def _check_validation_size(validation_size):
@@ -344,12 +343,24 @@ def _scale(images, dtype):
 # --------------------------------------------------------------------------- lookup
 
 
+#: Environment variable naming the directory downloads are cached in (the old name
+#: ``FASTNN_CACHE_DIR`` is still read when this one is unset).
+DATA_CACHE_ENV = "FASTNN_DATA_CACHE"
+_OLD_DATA_CACHE_ENV = "FASTNN_CACHE_DIR"
+
+
+def _data_cache_env():
+    """``(name, value)`` of the data-cache variable in effect, or ``(None, None)``."""
+    for name in (DATA_CACHE_ENV, _OLD_DATA_CACHE_ENV):
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return None, None
+
+
 def _cache_root():
-    env = os.environ.get("FASTNN_CACHE_DIR")
+    _, env = _data_cache_env()
     if env:
         return Path(env)
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("fastnn"))
 
 
@@ -376,7 +387,8 @@ def _search_dirs(spec, name):
         for sub in spec["env_subdirs"]:
             dirs.append((Path(env) / sub if sub else Path(env), "FASTNN_DATA", False))
     cache = _cache_root() / name
-    cache_label = "cache, FASTNN_CACHE_DIR" if os.environ.get("FASTNN_CACHE_DIR") else "cache"
+    env_name, _ = _data_cache_env()
+    cache_label = f"cache, {env_name}" if env_name else "cache"
     dirs.append((cache, cache_label, True))
     if spec["debian"]:
         dirs.append((Path(spec["debian"]), "Debian package dataset-fashion-mnist", False))
@@ -557,7 +569,7 @@ def _split(arrays, dtype, validation_size):
 
 
 def _load(name, data_dir, dtype, validation_size, progress, mirrors=None):
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     validation_size = _check_validation_size(validation_size)
     arrays = _fetch_arrays(name, data_dir, mirrors=mirrors, progress=progress)
     return _split(arrays, dtype, validation_size)
@@ -574,7 +586,7 @@ _LOADER_DOC = """\
         is downloaded. By default each file is looked for in:
 
         1. {env};
-        2. the cache, ``$FASTNN_CACHE_DIR/{name}``, by default
+        2. the cache, ``$FASTNN_DATA_CACHE/{name}``, by default
            ``platformdirs.user_cache_dir("fastnn")/{name}``;{debian}
         then downloaded into the cache from the mirrors: ``$FASTNN_MIRRORS``
         (base URLs separated by spaces or commas; empty forbids downloading)
@@ -755,7 +767,7 @@ def load_mnist_pickle(path, *, trust=False, dtype="float64"):
             "IDX files (train-images-idx3-ubyte.gz etc.) without pickle and verifies "
             "their checksums."
         )
-    dtype = _check_dtype(dtype)
+    dtype = check_dtype(dtype)
     raw = _read_content(path, path)
     try:
         data = pickle.loads(raw, encoding="latin1")

@@ -1,38 +1,33 @@
 """The public model: a feedforward network of sigmoid neurons trained by SGD.
 
-This is the thin layer over :mod:`fastnn._kernels`: it validates and converts inputs once,
-at the boundary, owns the random generator, allocates, runs the epoch loop and keeps the
-history. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
+This is the thin layer over :mod:`fastnn.kernels`: it checks and converts inputs once, at
+the boundary (with :mod:`fastnn.validation`), owns the random generator, allocates, runs
+the epoch loop and keeps the history. Saving is :mod:`fastnn.persistence`'s, the threading
+policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. Everything
+follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
 import dataclasses
-import numbers
-import os
 import time
-import warnings
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
-from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels
-from fastnn._io import atomic_write
+from fastnn import _config, _layout, kernels, parallel, persistence, validation
+from fastnn._layout import LD
+from fastnn.validation import (
+    check_choice,
+    check_decay,
+    check_dtype,
+    check_eta,
+    check_int,
+    check_lmbda,
+    check_n_jobs,
+    check_seed,
+    check_sizes,
+)
 
-__all__ = ["Network", "EpochResult", "load", "train_many", "compile_kernels", "DataRangeWarning", "ModelFileError"]
-
-#: Version of the ``.npz`` layout written by :meth:`Network.save`.
-FORMAT_VERSION = 1
-_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-
-
-class DataRangeWarning(UserWarning):
-    """Inputs outside [0, 1]: legal, but usually pixels left unscaled (0..255)."""
-
-
-class ModelFileError(ValueError):
-    """A model file that :func:`load` cannot read: truncated, corrupt or not fastnn's."""
+__all__ = ["EpochResult", "Network", "compile_kernels", "load"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,149 +73,24 @@ class EpochResult:
         return dataclasses.asdict(self)
 
 
-def _layout(sizes, align):
-    """Offsets of each layer's (padded, transposed) weights and biases in the flat buffer."""
-    offsets = [0]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        ld = -(-n_out // align) * align
-        offsets.append(offsets[-1] + n_in * ld)
-        offsets.append(offsets[-1] + ld)
-    return np.array(offsets, dtype=np.int64)
+aligned_copy = _layout.aligned_copy  # kept importable from here
 
-
-def aligned_copy(a):
-    """A 1-D copy of ``a`` whose first element starts a 64-byte cache line.
-
-    The kernels load whole 512-bit vectors from the parameter buffer; NumPy aligns to
-    16 bytes only, and an unaligned buffer made an epoch 12-38 % slower on this
-    project's machine (each vector load touched two cache lines).
-    """
-    a = np.asarray(a)
-    align = _kernels._ALIGN // a.itemsize
-    buf = np.empty(a.size + align, a.dtype)
-    start = (-buf.ctypes.data) % _kernels._ALIGN // a.itemsize
-    out = buf[start : start + a.size]
-    out[:] = a.reshape(-1)
-    return out
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_n_jobs(n_jobs, limit, what, name="n_jobs"):
-    """``n_jobs`` as a thread count in ``1..limit``: None is 1, -1 is ``limit``."""
-    if n_jobs is None:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
-        raise TypeError(f"{name} must be None or an integer, got {n_jobs!r} of type {type(n_jobs).__name__}")
-    if n_jobs == -1:
-        return limit
-    if not 1 <= n_jobs <= limit:
-        raise ValueError(f"{name} must be -1 or between 1 and {limit} ({what}), got {n_jobs}")
-    return int(n_jobs)
+#: The costs ``Network(cost=...)`` takes: Chapter 1's quadratic cost (Eq. 6) and Chapter 3's
+#: cross-entropy (Eq. 63), network2's ``QuadraticCost`` and ``CrossEntropyCost``.
+COSTS = tuple(kernels.COST_IDS)
+#: The initialisations ``Network(init=...)`` takes: Chapter 1's N(0, 1) weights (network2's
+#: ``large_weight_initializer``) or N(0, 1/n_in) (its ``default_weight_initializer``);
+#: biases N(0, 1) in both.
+INITS = ("normal", "scaled")
 
 
 def _check_training(epochs, mini_batch_size, eta, n_jobs):
     return (
-        _check_int(epochs, "epochs", 0),
-        _check_int(mini_batch_size, "mini_batch_size", 1),
-        _check_eta(eta),
-        _check_n_jobs(n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS"),
+        check_int(epochs, "epochs", 0),
+        check_int(mini_batch_size, "mini_batch_size", 1),
+        check_eta(eta),
+        check_n_jobs(n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS"),
     )
-
-
-def _check_eta(eta):
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real):
-        raise TypeError(f"eta must be a real number, got {eta!r} of type {type(eta).__name__}")
-    eta = float(eta)
-    if not np.isfinite(eta) or eta <= 0:
-        raise ValueError(f"eta must be a finite number > 0, got {eta}")
-    return eta
-
-
-#: The costs ``Network(cost=...)`` takes, and their codes in the kernels.
-COSTS = {"quadratic": _kernels.QUADRATIC, "cross-entropy": _kernels.CROSS_ENTROPY}
-#: The initialisations ``Network(init=...)`` takes: Chapter 1's N(0, 1) weights, or
-#: network2's N(0, 1/n_in) (its ``default_weight_initializer``); biases N(0, 1) in both.
-INITS = ("normal", "scaled")
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(choices)}, got {value!r} of type {type(value).__name__}")
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def _check_lmbda(lmbda):
-    if isinstance(lmbda, bool) or not isinstance(lmbda, numbers.Real):
-        raise TypeError(f"lmbda must be a real number, got {lmbda!r} of type {type(lmbda).__name__}")
-    lmbda = float(lmbda)
-    if not np.isfinite(lmbda) or lmbda < 0:
-        raise ValueError(f"lmbda must be a finite number >= 0, got {lmbda}")
-    return lmbda
-
-
-def _decay(eta, lmbda, n):
-    """network2's weight decay factor ``1 - eta * (lmbda / n)``; must be > 0."""
-    decay = 1 - eta * (lmbda / n)
-    if not decay > 0:
-        raise ValueError(
-            f"eta * lmbda / n must be < 1 (the weights are scaled by 1 - eta*lmbda/n each step), "
-            f"got eta={eta}, lmbda={lmbda}, n={n} training samples"
-        )
-    return decay
-
-
-def _check_seed(seed):
-    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"seed must be None, a non-negative integer, a numpy SeedSequence or Generator, "
-            f"got {seed!r} of type {type(seed).__name__}"
-        )
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
-
-
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
-    if dt not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
-    return dt
-
-
-def _check_sizes(sizes):
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
-        raise TypeError(f"sizes must be a sequence of layer sizes such as [784, 30, 10], got {sizes!r}")
-    sizes = list(sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must name at least two layers (input and output), got {sizes}")
-    for l, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"sizes[{l}] must be an integer, got {n!r} in sizes={sizes}")
-        if n < 1:
-            raise ValueError(f"sizes[{l}] must be >= 1, got {n} in sizes={sizes}")
-    return tuple(int(n) for n in sizes)
-
-
-def _is_xy_pair(data):
-    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples."""
-    if not isinstance(data, tuple) or len(data) != 2:
-        return False
-    first = data[0]
-    return not (isinstance(first, tuple) and len(first) == 2)
 
 
 class Network:
@@ -229,14 +99,24 @@ class Network:
     The model of Chapter 1 of Nielsen, *Neural Networks and Deep Learning*: layer
     ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
     C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
-    are Numba kernels (:mod:`fastnn._kernels`); :mod:`fastnn.reference` is the same
-    algorithm in NumPy.
+    are Numba kernels (:mod:`fastnn.kernels`); :mod:`fastnn.reference` is the same
+    algorithm in NumPy. Chapter 3's improvements (the book's ``network2.py``) are
+    options of the same kernels: ``cost="cross-entropy"``, ``init="scaled"`` and
+    ``SGD(..., lmbda=...)``; the defaults are Chapter 1, computed exactly as before.
 
     Parameters
     ----------
     sizes : sequence of int
         Neurons per layer, input first: ``[784, 30, 10]`` is the book's digit classifier.
         At least two layers, each >= 1.
+    cost : {'quadratic', 'cross-entropy'}, default 'quadratic'
+        What training minimises and :meth:`cost` reports: the quadratic cost (Eq. 6), or
+        the cross-entropy C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]
+        (Chapter 3, Eq. 63), whose output error ``a - y`` has no sigma'(z) (Eq. 66), so
+        saturated output neurons still learn.
+    init : {'normal', 'scaled'}, default 'normal'
+        Initial weights from N(0, 1) (Chapter 1) or from N(0, 1/n_in), ``n_in`` the
+        layer's inputs (Chapter 3; network2's default). Biases are N(0, 1) in both.
     seed : int, numpy.random.SeedSequence or None, default None
         Seeds the network's ``numpy.random.Generator``, which draws the initial
         parameters and every epoch's shuffle. The same seed gives bit-identical
@@ -248,11 +128,17 @@ class Network:
     ----------
     sizes : tuple of int
     dtype : numpy.dtype
+    cost_name : str
+        The ``cost`` option (``cost`` itself is the method :meth:`cost`).
+    init : str
+        The ``init`` option.
     params : ndarray of shape (n_params_padded,)
         Every weight and bias in one C-contiguous buffer, starting on a 64-byte cache
-        line (see :func:`aligned_copy`). Weight layer ``l`` is stored
+        line (see :func:`fastnn._layout.aligned_copy`). Weight layer ``l`` is stored
         transposed, row ``i`` holding the weights out of input ``i``, each row padded with
-        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
+        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._layout`.
+    layers : ndarray of shape (len(sizes) - 1, 6), int64
+        Where each layer lives in ``params`` (:func:`fastnn._layout.layer_table`).
     weights : tuple of ndarray
         ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
         ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
@@ -263,14 +149,18 @@ class Network:
     Raises
     ------
     TypeError
-        ``sizes`` is not a sequence of integers, or ``dtype`` is not a dtype.
+        ``sizes`` is not a sequence of integers, ``dtype`` is not a dtype, or ``cost`` or
+        ``init`` is not a string.
     ValueError
-        Fewer than two layers, a size < 1, or a dtype other than float32/float64.
+        Fewer than two layers, a size < 1, a dtype other than float32/float64, or an
+        unknown ``cost`` or ``init``.
 
     Notes
     -----
     Initial weights and biases are drawn from N(0, 1), as in the book: all biases,
-    layer by layer, then all weights, in float64, then rounded to ``dtype``.
+    layer by layer, then all weights, in float64, then rounded to ``dtype``. With
+    ``init="scaled"`` the same draws of the weights are divided by ``sqrt(n_in)``
+    (network2's ``np.random.randn(y, x) / np.sqrt(x)``).
 
     Examples
     --------
@@ -284,15 +174,14 @@ class Network:
     """
 
     def __init__(self, sizes, *, cost="quadratic", init="normal", seed=None, dtype="float64"):
-        self.sizes = _check_sizes(sizes)
-        self.dtype = _check_dtype(dtype)
-        self.cost_name = _check_choice(cost, "cost", COSTS)
-        self.init = _check_choice(init, "init", INITS)
-        self._cost_id = COSTS[self.cost_name]
-        self._rng = np.random.default_rng(_check_seed(seed))
+        self.sizes = check_sizes(sizes)
+        self.dtype = check_dtype(dtype)
+        self.cost_name = check_choice(cost, "cost", COSTS)
+        self.init = check_choice(init, "init", INITS)
+        self._rng = np.random.default_rng(check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
-        self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
-        self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
+        self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
+        self._params = _layout.aligned_copy(np.zeros(_layout.n_params(self._layers), dtype=self.dtype))
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
@@ -365,150 +254,41 @@ class Network:
         """Number of layers, the input layer included (the book's ``num_layers``)."""
         return len(self.sizes)
 
+    @property
+    def layers(self):
+        """The layer table of :attr:`params` (:func:`fastnn._layout.layer_table`), read-only."""
+        view = self._layers.view()
+        view.flags.writeable = False
+        return view
+
     def _views(self, buf):
-        weights, biases = [], []
-        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w0, b0, end = self._offsets[2 * l : 2 * l + 3]
-            ld = (b0 - w0) // n_in
-            weights.append(buf[w0:b0].reshape(n_in, ld)[:, :n_out].T)
-            biases.append(buf[b0 : b0 + n_out])
-        return weights, biases
+        return _layout.views(buf, self._layers)
+
+    def _bundle(self, params=None):
+        """The kernels' network bundle ``(params, layers)``."""
+        return (self._params if params is None else params), self._layers
+
+    def _objective(self, eta=1.0, lmbda=0.0, n=1):
+        """The kernels' ``objective`` bundle ``(cost_id, decay)``; ``decay = 1 - eta*lmbda/n``."""
+        return kernels.COST_IDS[self.cost_name], (1.0 if not lmbda else check_decay(eta, lmbda, n))
 
     def __repr__(self):
         extra = "" if self.cost_name == "quadratic" else f", cost='{self.cost_name}'"
         extra += "" if self.init == "normal" else f", init='{self.init}'"
         return f"Network(sizes={list(self.sizes)}{extra}, dtype='{self.dtype.name}')"
 
-    # -- input conversion --------------------------------------------------------------
+    # -- input conversion (the rules are fastnn.validation's) -------------------------------
     def _inputs(self, X, name="X"):
         """``X`` as a C-contiguous, writable 2-D array of the network's dtype, checked."""
-        try:
-            arr = np.asarray(X)
-        except ValueError as exc:  # ragged nested lists
-            raise ValueError(f"{name} must be a rectangular array: {exc}") from None
-        if arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-        ):
-            raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
-        if np.issubdtype(arr.dtype, np.complexfloating):
-            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-        if arr.ndim == 1:
-            arr = arr[np.newaxis, :]
-        if arr.ndim != 2:
-            raise ValueError(
-                f"{name} must have shape (n_samples, {self.sizes[0]}) or ({self.sizes[0]},), "
-                f"got shape {np.shape(X)}"
-            )
-        if arr.shape[1] != self.sizes[0]:
-            raise ValueError(
-                f"{name} has {arr.shape[1]} features, the network expects {self.sizes[0]} "
-                f"(sizes[0]); got shape {np.shape(X)}"
-            )
-        arr = np.require(arr, dtype=self.dtype, requirements=["C", "W"])
-        if not np.isfinite(arr).all():
-            bad = np.argwhere(~np.isfinite(arr))[0]
-            raise ValueError(f"{name} must be finite, got {arr[tuple(bad)]} at {name}[{bad[0]}, {bad[1]}]")
-        if arr.size:
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo < 0 or hi > 1:
-                warnings.warn(
-                    f"{name} has values in [{lo:g}, {hi:g}], outside [0, 1]. If these are "
-                    "pixel intensities left in 0..255, divide by 255: unscaled inputs drive "
-                    "the sigmoid neurons into saturation and SGD stalls.",
-                    DataRangeWarning,
-                    stacklevel=3,
-                )
-        return arr
+        return validation.check_inputs(X, self.sizes[0], self.dtype, name, stacklevel=4)
 
     def _targets(self, y, n, name="y"):
-        """``(Y, labels)``: targets of shape (n, n_out) in the network's dtype, and int labels.
-
-        ``y`` may be integer labels of shape (n,) (one-hot encoded here) or targets of
-        shape (n, n_out). ``labels`` is None for targets that are not one-hot.
-        """
-        n_out = self.sizes[-1]
-        arr = np.asarray(y)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-            raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
-        if arr.ndim == 2 and arr.shape[1] == 1 and n_out != 1:
-            arr = arr[:, 0]
-        if len(arr) != n:
-            raise ValueError(f"X and {name} must have the same length, got {n} and {len(arr)}")
-        if arr.ndim == 1:
-            if arr.dtype == np.bool_:
-                raise TypeError(f"{name} must hold integer class labels, got booleans (dtype bool)")
-            if not np.issubdtype(arr.dtype, np.integer):
-                if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-                    arr = arr.astype(np.int64)
-                else:
-                    bad = int(np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))[0]) if arr.size else 0
-                    raise TypeError(
-                        f"{name} of shape ({n},) must hold integer class labels, got "
-                        f"{name}[{bad}] = {arr[bad]} (dtype {arr.dtype}); pass targets of "
-                        f"shape ({n}, {n_out}) for real-valued outputs"
-                    )
-            bad = np.flatnonzero((arr < 0) | (arr >= n_out))
-            if bad.size:
-                i = int(bad[0])
-                raise ValueError(
-                    f"{name}[{i}] = {arr[i]} is not a label of a network with {n_out} outputs: "
-                    f"labels must be integers in 0..{n_out - 1}"
-                )
-            labels = arr.astype(np.int64)
-            Y = np.zeros((n, n_out), dtype=self.dtype)
-            Y[np.arange(n), labels] = 1
-            return Y, labels
-        if arr.ndim == 2 and arr.shape[1] == n_out:
-            Y = np.require(arr, dtype=self.dtype, requirements=["C", "W"])
-            if not np.isfinite(Y).all():
-                i = int(np.argwhere(~np.isfinite(Y))[0][0])
-                raise ValueError(f"{name} must be finite, got a non-finite target at {name}[{i}]")
-            one_hot = np.all((Y == 0) | (Y == 1), axis=1) & (Y.sum(axis=1) == 1)
-            labels = np.argmax(Y, axis=1).astype(np.int64) if one_hot.all() else None
-            return Y, labels
-        raise ValueError(
-            f"{name} must be integer labels of shape ({n},) or targets of shape ({n}, {n_out}), "
-            f"got shape {np.shape(y)}"
-        )
+        """``(Y, labels)`` of :func:`fastnn.validation.check_targets` for this network."""
+        return validation.check_targets(y, n, self.sizes[-1], self.dtype, name)
 
     def _data(self, data, name):
-        """``(X, Y, labels)`` from ``(X, y)`` or from the book's iterable of ``(x, y)`` samples.
-
-        One-shot iterators (``zip``, generators) are materialised once, here.
-        """
-        if _is_xy_pair(data):
-            X_raw, y_raw = data
-        else:
-            if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
-                raise TypeError(
-                    f"{name} must be a pair (X, y) of arrays or an iterable of (x, y) samples, "
-                    f"got {type(data).__name__}"
-                )
-            samples = list(data)
-            for i, sample in enumerate(samples):
-                if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
-                    raise TypeError(f"{name}[{i}] must be an (x, y) pair, got {type(sample).__name__}")
-            n_in = self.sizes[0]
-            xs = []
-            for i, (x, _) in enumerate(samples):
-                x = np.asarray(x)
-                if x.shape not in {(n_in,), (n_in, 1), (1, n_in)}:
-                    raise ValueError(
-                        f"{name}[{i}]: x must have shape ({n_in},) or the book's ({n_in}, 1), "
-                        f"got {x.shape}"
-                    )
-                xs.append(x.reshape(-1))
-            X_raw = np.array(xs).reshape(len(xs), self.sizes[0])
-            ys = [np.asarray(y) for _, y in samples]
-            if self.sizes[-1] != 1 and all(y.size == 1 for y in ys):  # int labels
-                y_raw = np.array([y.reshape(()) for y in ys])
-            else:  # one-hot or target vectors, e.g. of shape (n_out, 1)
-                y_raw = np.array([y.reshape(-1) for y in ys]).reshape(len(ys), -1)
-        X = self._inputs(X_raw, f"{name} X")
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} is empty: it must hold at least one sample")
-        Y, labels = self._targets(y_raw, X.shape[0], f"{name} y")
-        return X, Y, labels
+        """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network."""
+        return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
 
     # -- the book's methods ------------------------------------------------------------
     def feedforward(self, a):
@@ -539,7 +319,7 @@ class Network:
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         if column:
             return out.reshape(-1, 1)  # the book's column vector in, column vector out
         return out[0] if len(shape) == 1 else out
@@ -570,14 +350,17 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad, self._cost_id)
+        kernels.backprop(self._bundle(), X, Y, grad, kernels.COST_IDS[self.cost_name])
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
     def update_mini_batch(self, X, y, eta, lmbda=0.0, n=None):
         """One gradient-descent step on the mini-batch ``(X, y)``, Eq. (20)-(21).
 
-        ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``.
+        ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``. With
+        ``lmbda``, network2's ``update_mini_batch(mini_batch, eta, lmbda, n)``:
+        ``w <- (1 - eta*lmbda/n) w - (eta/m) sum_x dC_x/dw`` (Chapter 3, Eq. 93); biases
+        are not decayed.
 
         Parameters
         ----------
@@ -585,25 +368,35 @@ class Network:
         y : array_like of shape (m,) (int labels) or (m, n_out) (targets)
         eta : float
             Learning rate, > 0.
+        lmbda : float, default 0.0
+            L2 regularisation parameter, >= 0.
+        n : int, optional
+            Size of the whole training set (the L2 term is ``lmbda / (2n) sum ||w||^2``);
+            default ``m``, the batch being the training set. At least ``m``.
 
         Returns
         -------
         float
-            Mean cost C_x of the batch before the step.
+            Mean cost C_x of the batch before the step (without the L2 term).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Invalid arguments; also ``eta * lmbda / n >= 1``.
         """
-        eta = _check_eta(eta)
-        lmbda = _check_lmbda(lmbda)
+        eta = check_eta(eta)
+        lmbda = check_lmbda(lmbda)
         X, Y, _ = self._data((X, y), "mini-batch")
-        n = X.shape[0] if n is None else _check_int(n, "n", X.shape[0])
-        decay = _decay(eta, lmbda, n)
+        n = X.shape[0] if n is None else check_int(n, "n", X.shape[0])
+        objective = self._objective(eta, lmbda, n)
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(
-            self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta, self._cost_id, decay
-        )
+        data, indices, indptr = kernels.csr(X)
+        cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta, objective)
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, verbose=True, n_jobs=None):
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, verbose=True,
+            n_jobs=None):
         """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
 
         Each epoch shuffles the training samples with the network's generator, walks
@@ -624,7 +417,12 @@ class Network:
             Learning rate, finite and > 0.
         test_data : (X, y) or iterable of (x, y), optional
             Evaluated after every epoch; ``y`` int labels or one-hot rows.
-        verbose : bool, default True
+        lmbda : float, default 0.0
+            L2 regularisation (network2's ``lmbda``, Chapter 3, Eq. 85-93): before each
+            step the weights (not the biases) are scaled by ``1 - eta * lmbda / n``, ``n``
+            the number of training samples, which must leave a factor > 0. Inside the
+            kernels the scaling is a per-layer factor, not a pass over the weights, so an
+            epoch with it costs what one without it does.
             Print ``Epoch j: k / n`` (or ``Epoch j complete``) after each epoch, with
             its seconds and samples per second.
         n_jobs : int, optional
@@ -632,15 +430,14 @@ class Network:
             splits every layer of at least 512 units (768 in float32; padded widths)
             over ``n`` of Numba's threads, -1 over all of them
             (``numba.config.NUMBA_NUM_THREADS``); narrower layers, and online learning
-            (``mini_batch_size=1``), run on one thread. The parameters and costs are
-            those of ``n_jobs=1`` bit for bit: each thread owns whole units, so no sum
-            is split between threads. Pays off only for wide layers and idle cores (on
-            this project's two-core machine an epoch of 784-1000-10 at m = 10 ran 1.8x
-            faster, 784-600-10 1.3x; narrower layers ran slower; with another busy
-            process on the machine, OpenMP's spinning threads made epochs many times
-            slower: see docs/performance.md). To use the cores on small networks, train
-            several at once with :func:`train_many`. The first call that splits a
-            layer compiles the parallel kernel (seconds; cached on disk).
+            (``mini_batch_size=1``), run on one thread (the rule:
+            :func:`fastnn.parallel.splits`; ask :meth:`splits`). The parameters and
+            costs are those of ``n_jobs=1`` bit for bit: each thread owns whole units, so
+            no sum is split between threads. It pays off only for wide layers on idle
+            cores (measurements: docs/performance.md, "Two cores"). To use the cores on
+            small networks, train several at once with :func:`fastnn.train_many`. The
+            first call that splits a layer compiles the parallel kernel (seconds; cached
+            on disk).
 
         Returns
         -------
@@ -656,65 +453,89 @@ class Network:
             to its parameters from before that epoch.
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
-        lmbda = _check_lmbda(lmbda)
+        lmbda = check_lmbda(lmbda)
         data = self._training_arrays(training_data, test_data)
-        decay = _decay(eta, lmbda, data[0].shape[0])
-        compile_kernels(self.dtype, parallel=self._splits(n_jobs, mini_batch_size))
-        return self._train(data, epochs, mini_batch_size, eta, verbose, n_jobs, decay=decay)
+        check_decay(eta, lmbda, data[0].shape[0])
+        compile_kernels(self.dtype, parallel=self.splits(n_jobs, mini_batch_size))
+        return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs, lmbda=lmbda)
 
     def _training_arrays(self, training_data, test_data):
-        """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
+        """``(X, Y, inputs, test)``: the checked data in this network's dtype, and the kernels'
+        bundle ``inputs = (data, indices, indptr, Y)`` (the CSR form of ``X``, then ``Y``)."""
         X, Y, _ = self._data(training_data, "training_data")
         test = None
         if test_data is not None:
             X_test, _, labels = self._data(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, _kernels._csr(X_test))
-        return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
+            test = (X_test, labels, kernels.csr(X_test))
+        data, indices, indptr = kernels.csr(X)  # once per call: each epoch reads it in a new order
+        return X, Y, (data, indices, indptr, Y), test
 
-    def _splits(self, n_jobs, mini_batch_size):
-        """Whether ``SGD(n_jobs=n_jobs)`` splits a layer over threads: m > 1 and a layer of at
-        least ``2 * _kernels._min_block(itemsize)`` (padded) units.
+    def splits(self, n_jobs, mini_batch_size):
+        """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
 
-        The one place this is decided. At m = 1 two fork-joins per sample cost what the
-        second core saved here: 784-1000-10 took 3.98 s on two threads against 4.01 s on
-        one, 784-600-10 2.78 s against 2.13 s (docs/performance.md).
+        Parameters
+        ----------
+        n_jobs : int
+            Threads, >= 1 (-1 and None are resolved by :meth:`SGD` first).
+        mini_batch_size : int
+
+        Returns
+        -------
+        bool
+            The rule of :func:`fastnn.parallel.splits` on this network's padded widths.
         """
-        if n_jobs == 1 or mini_batch_size == 1:
-            return False
-        min_block = _kernels._min_block(self.dtype.itemsize)
-        return any(
-            _kernels._n_blocks((self._offsets[2 * l + 1] - self._offsets[2 * l]) // n_in, n_jobs, min_block) > 1
-            for l, n_in in enumerate(self.sizes[:-1])
-        )
+        return parallel.splits(self._layers[:, LD], n_jobs, mini_batch_size, self.dtype)
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None, decay=1.0):
-        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
-        params = self._params if params is None else params
-        if not self._splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, self._cost_id, decay
-            )
+    def run_epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None, objective=None):
+        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks.
+
+        For package use (the benchmarks' table, ``tools/threads_report.py``): no checks.
+        ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)`` (from
+        :meth:`prepare`), ``perm`` the int64 order of the samples, ``n_jobs`` resolved
+        (>= 1), ``objective`` the kernels' ``(cost_id, decay)`` (default: this network's
+        cost, no weight decay). Returns the summed training cost.
+        """
+        net = self._bundle(params)
+        objective = self._objective() if objective is None else objective
+        if not self.splits(n_jobs, mini_batch_size):
+            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
-            return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, self._cost_id, decay,
-                n_jobs, _kernels._min_block(self.dtype.itemsize),
+            return kernels.sgd_epoch_parallel(
+                net, inputs, perm, mini_batch_size, eta, objective, n_jobs, parallel.min_block(self.dtype)
             )
         finally:
             numba.set_num_threads(previous)
 
-    def _train(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix="", decay=1.0):
-        X, Y, csr, test = data
+    def prepare(self, training_data, test_data=None):
+        """The checked training (and test) data of :meth:`SGD`, with the serial kernels compiled.
+
+        For package use (:func:`fastnn.train_many` converts the data once for many
+        networks of this dtype and these input and output sizes); pass the result to
+        :meth:`train_arrays`.
+        """
+        data = self._training_arrays(training_data, test_data)
+        compile_kernels(self.dtype)
+        return data
+
+    def train_arrays(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix="", lmbda=0.0):
+        """:meth:`SGD`'s epoch loop on data from :meth:`prepare`, arguments already checked.
+
+        For package use; ``prefix`` starts each printed line and each error message.
+        Returns the list of :class:`EpochResult`.
+        """
+        X, _, inputs, test = data
         n = X.shape[0]
+        objective = self._objective(eta, lmbda, n)
         history = []
         for j in range(epochs):
             before = self.params.copy()
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs, decay=decay)
+            cost = self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs, objective=objective)
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
                 self.params[:] = before
@@ -725,7 +546,7 @@ class Network:
                     "scaled to [0, 1]."
                 )
             t1 = time.perf_counter()
-            correct = self._count_correct(*test) if test is not None else None
+            correct = self.count_correct(*test) if test is not None else None
             eval_seconds = time.perf_counter() - t1
             result = EpochResult(
                 epoch=j,
@@ -741,12 +562,16 @@ class Network:
                 print(prefix + _format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels, csr=None):
+    def count_correct(self, X, labels, x_csr=None):
+        """Inputs of the checked ``X`` (or its CSR form ``x_csr``) whose argmax is ``labels``.
+
+        For package use: :meth:`evaluate` without the checks.
+        """
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        if csr is None:
-            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        if x_csr is None:
+            kernels.feedforward(self._bundle(), X, out)
         else:
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            kernels.feedforward_csr(self._bundle(), x_csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -764,17 +589,17 @@ class Network:
         X, _, labels = self._data(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-        return self._count_correct(X, labels)
+        return self.count_correct(X, labels)
 
     def cost(self, data, lmbda=0.0):
         """The network's cost over ``data``, network2's ``total_cost``.
 
         Quadratic (``cost="quadratic"``): C = 1/(2n) sum_x |y(x) - a|^2, Eq. (6).
-        Cross-entropy: C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)], Eq. (63),
-        computed from the output layer's weighted inputs z, so it stays finite (and exact)
-        where an output rounds to 0 or 1. ``lmbda`` adds the L2 term ``0.5*(lmbda/n) *
-        sum_w ||w||^2`` (Eq. 85-87), with ``n`` the number of samples in ``data`` as in
-        network2.
+        Cross-entropy: C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)],
+        Eq. (63), computed from the output layer's weighted inputs z, so it stays finite
+        (and exact) where an output rounds to 0 or 1. ``lmbda`` adds the L2 term
+        ``0.5*(lmbda/n) * sum_w ||w||^2`` (Eq. 85-87), ``n`` the number of samples in
+        ``data``, as network2 does.
 
         Parameters
         ----------
@@ -786,14 +611,15 @@ class Network:
         -------
         float
         """
-        lmbda = _check_lmbda(lmbda)
+        lmbda = check_lmbda(lmbda)
         X, Y, _ = self._data(data, "data")
-        if self._cost_id == _kernels.QUADRATIC:  # Chapter 1's expression, as before the option
+        if self.cost_name == "quadratic":  # Chapter 1's expression, as before the option
             out = np.empty_like(Y)
-            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+            kernels.feedforward(self._bundle(), X, out)
             cost = float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
         else:
-            cost = float(_kernels._total_cost(self.params, self._sizes, self._offsets, X, Y, self._cost_id) / X.shape[0])
+            total = kernels.total_cost(self._bundle(), X, Y, kernels.COST_IDS[self.cost_name])
+            cost = float(total / X.shape[0])
         if lmbda:
             cost += 0.5 * (lmbda / X.shape[0]) * sum(float(np.sum(np.square(w, dtype=np.float64))) for w in self.weights)
         return cost
@@ -806,9 +632,9 @@ class Network:
     def save(self, path):
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
-        The file holds ``format_version``, ``sizes``, ``dtype`` and ``weights_<l>`` /
-        ``biases_<l>`` in the book's shapes; it is read by :func:`fastnn.load` without
-        pickle. It is written to a temporary file in the same directory, flushed to disk
+        The file (format: :mod:`fastnn.persistence`) holds ``format_version``, ``sizes``,
+        ``dtype``, ``cost``, ``init`` and ``weights_<l>`` / ``biases_<l>`` in the book's shapes; it is read by
+        :func:`fastnn.load` without pickle. It is written to a temporary file in the same directory, flushed to disk
         and renamed over ``path``, so a crash or a concurrent save never leaves a torn
         file. ``path`` is used as given (no suffix is added).
 
@@ -820,18 +646,7 @@ class Network:
         -------
         pathlib.Path
         """
-        path = Path(path)
-        arrays = {
-            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-            "sizes": self._sizes.copy(),
-            "dtype": np.array(self.dtype.name),
-        }
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"weights_{l}"] = np.ascontiguousarray(w)
-            arrays[f"biases_{l}"] = np.ascontiguousarray(b)
-        with atomic_write(path) as (f, _):
-            np.savez(f, **arrays)
-        return path
+        return persistence.save(self, path)
 
 
 def _format_epoch(result):
@@ -857,156 +672,14 @@ def load(path):
     ------
     FileNotFoundError
         No file at ``path``.
-    ModelFileError
+    fastnn.persistence.ModelFileError
         The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
         never used), or is not a fastnn model of a known format version.
     """
-    path = Path(path)
-    with open(path, "rb") as f:  # our handle: np.load leaks its own when parsing fails
-        try:
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path}: a single .npy array, not a fastnn model (.npz archive)")
-            with npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except ModelFileError:
-            raise
-        except Exception as exc:  # zipfile, zlib and numpy raise many kinds on corrupt input
-            cause = f"{type(exc).__name__}: {exc}"
-            if "pickle" in str(exc):
-                cause = "it holds pickled Python objects, which fastnn never loads"
-            raise ModelFileError(f"{path}: not a readable fastnn model file ({cause})") from exc
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):
-            raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array")
-    if "format_version" not in arrays:
-        raise ModelFileError(f"{path}: not a fastnn model file (no 'format_version' entry)")
-    try:
-        version = int(arrays["format_version"])
-        sizes = [int(n) for n in np.asarray(arrays["sizes"]).reshape(-1)]
-        dtype = str(arrays["dtype"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: malformed fastnn model file ({exc})") from exc
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {version} is not supported (this fastnn reads {FORMAT_VERSION})")
-    try:
-        net = Network(sizes, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: invalid model header: {exc}") from exc
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        for key, target in ((f"weights_{l}", w), (f"biases_{l}", b)):
-            if key not in arrays:
-                raise ModelFileError(f"{path}: missing entry {key!r}")
-            value = arrays[key]
-            if value.shape != target.shape or not np.issubdtype(value.dtype, np.floating):
-                raise ModelFileError(
-                    f"{path}: entry {key!r} has shape {value.shape} and dtype {value.dtype}, "
-                    f"expected shape {target.shape} floating"
-                )
-            if not np.isfinite(value).all():
-                raise ModelFileError(f"{path}: entry {key!r} holds non-finite values")
-            target[...] = value
+    sizes, dtype, weights, biases, options = persistence.read_network(path)
+    net = Network(sizes, dtype=dtype, **options)
+    net.weights, net.biases = weights, biases
     return net
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, n_jobs=-1,
-               verbose=False):
-    """Train several networks at once on one data set, one network per thread.
-
-    Each network is trained exactly as ``net.SGD(training_data, epochs,
-    mini_batch_size, eta, test_data)`` alone would train it, with its own generator,
-    so the results do not depend on ``n_jobs`` or on which thread ran which network
-    (nothing is shared between them but the read-only data). The kernels release the
-    GIL; the data are converted once for all. Use it for seeds, learning rates or layer
-    sizes side by side: on this project's two-core machine two 784-100-10 networks
-    trained 1.7x faster at once than one after the other, two 784-30-10 networks 1.4x
-    (docs/performance.md).
-
-    Parameters
-    ----------
-    networks : sequence of Network
-        Distinct networks of one dtype, one input size and one output size; any
-        hidden layers, costs and initialisations. Trained in place.
-    training_data, epochs, mini_batch_size, eta, test_data, lmbda
-        As in :meth:`Network.SGD`.
-    n_jobs : int or None, default -1
-        Threads: -1 is every core this process may use (``os.sched_getaffinity``),
-        None is 1, else 1 up to that number. Never more threads than networks.
-    verbose : bool, default False
-        Print each epoch's line as :meth:`Network.SGD` does, prefixed with
-        ``[network i]``.
-
-    Returns
-    -------
-    list of list of EpochResult
-        ``histories[i]`` is ``networks[i]``'s, one result per epoch.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Invalid arguments (the networks included), named in the message, before any
-        training starts.
-    FloatingPointError
-        A network diverged: it is restored to its parameters from before that epoch
-        (see :meth:`Network.SGD`); the others finish their epochs first. The error of
-        the first such network in ``networks`` is raised, naming it.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import fastnn
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.random((100, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
-    >>> nets = [fastnn.Network([4, 8, 2], seed=s) for s in range(3)]
-    >>> histories = fastnn.train_many(nets, (X, y), 2, 10, 3.0, test_data=(X, y))
-    >>> [len(h) for h in histories]
-    [2, 2, 2]
-    """
-    if isinstance(networks, Network) or not isinstance(networks, Iterable):
-        raise TypeError(
-            f"networks must be a sequence of fastnn.Network, got {type(networks).__name__}"
-            + (" (wrap one network in a list)" if isinstance(networks, Network) else "")
-        )
-    networks = list(networks)
-    if not networks:
-        raise ValueError("networks must hold at least one Network")
-    for i, net in enumerate(networks):
-        if not isinstance(net, Network):
-            raise TypeError(f"networks[{i}] must be a fastnn.Network, got {type(net).__name__}")
-    if len({id(net) for net in networks}) != len(networks):
-        raise ValueError("networks must not hold one Network twice: two threads would update one buffer")
-    first = networks[0]
-    for i, net in enumerate(networks):
-        if (net.dtype, net.sizes[0], net.sizes[-1]) != (first.dtype, first.sizes[0], first.sizes[-1]):
-            raise ValueError(
-                f"networks[{i}] has dtype {net.dtype.name} and sizes {list(net.sizes)}; every network "
-                f"must share networks[0]'s dtype ({first.dtype.name}), input size ({first.sizes[0]}) "
-                f"and output size ({first.sizes[-1]}) to train on one data set"
-            )
-    epochs, mini_batch_size, eta, _ = _check_training(epochs, mini_batch_size, eta, None)
-    lmbda = _check_lmbda(lmbda)
-    n_jobs = _check_n_jobs(n_jobs, _usable_cores(), "the cores this process may use")
-    data = first._training_arrays(training_data, test_data)
-    decay = _decay(eta, lmbda, data[0].shape[0])
-    compile_kernels(first.dtype)
-
-    def train(i):
-        return networks[i]._train(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ", decay=decay)
-
-    with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
-        futures = [pool.submit(train, i) for i in range(len(networks))]
-        wait(futures)
-    for future in futures:
-        if future.exception() is not None:
-            raise future.exception()
-    return [future.result() for future in futures]
 
 
 _compiled = set()
@@ -1030,7 +703,7 @@ def compile_kernels(dtype="float64", *, parallel=False):
     float
         Seconds spent, 0.0 if already compiled in this process.
     """
-    dt = _check_dtype(dtype)
+    dt = check_dtype(dtype)
     wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel else [])
     if all(key in _compiled for key in wanted):
         return 0.0
@@ -1039,14 +712,14 @@ def compile_kernels(dtype="float64", *, parallel=False):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    csr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
+    inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
-        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1, _kernels.QUADRATIC, 1.0)
-        _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
-        _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
+        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+        kernels.feedforward(net._bundle(), X, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, _kernels.QUADRATIC, 1.0,
-                                     2, 1)
+        kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, net._objective(), 2, 1)
         _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

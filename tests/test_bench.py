@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fastnn import cli
-from fastnn.bench import flops_per_batch, flops_per_epoch, flops_per_sample
+from fastnn.bench.bench import flops_per_batch, flops_per_epoch, flops_per_sample
 
 REPO = Path(__file__).resolve().parents[1]
 PERF_TABLE = REPO / "tools" / "perf_table.py"

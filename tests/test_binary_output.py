@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.binary_output import (
+from fastnn.book.binary_output import (
     apply_binary_layer,
     binary_output_layer,
     binary_readout,
@@ -174,7 +174,7 @@ def test_network_must_have_ten_outputs():
         binary_readout(Network([3, 4, 5], seed=0), np.zeros(3))
     with pytest.raises(ValueError, match="net must end in 10 outputs"):
         with_binary_output(Network([3, 9], seed=0))
-    with pytest.raises(TypeError, match="net must be a fastnn.Network, got list"):
+    with pytest.raises(TypeError, match=r"net must be a fastnn.Network, got list"):
         binary_readout([1, 2], np.zeros(3))
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from fastnn import cli
-from fastnn.chapter3 import BOOK, EXPERIMENTS, Chapter3Results, reproduce_chapter3
-from fastnn.reproduce import register_cli
+from fastnn.book.reproduce import CHAPTER3_BOOK as BOOK
+from fastnn.book.reproduce import CHAPTER3_EXPERIMENTS as EXPERIMENTS
+from fastnn.book.reproduce import Chapter3Results, register_cli, reproduce_chapter3
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -43,7 +43,8 @@ DEBIAN_FASHION = Path(datasets.DEBIAN_FASHION_MNIST_DIR)
 @pytest.fixture(autouse=True)
 def offline(tmp_path, monkeypatch):
     """Cache in tmp_path/cache, never the user's; downloads disabled unless a test serves."""
-    monkeypatch.setenv("FASTNN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FASTNN_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTNN_CACHE_DIR", raising=False)
     monkeypatch.setenv("FASTNN_MIRRORS", "")
 
 
@@ -152,7 +153,7 @@ def test_float32(mnist, mnist_dir):
 @pytest.mark.parametrize("dtype", ["float16", "int64", np.uint8, None, "nonsense", "complex128"])
 def test_bad_dtype(dtype, tmp_path):
     # Checked before any file is looked for (tmp_path has none).
-    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
         load_mnist(tmp_path, dtype=dtype)
 
 
@@ -569,7 +570,7 @@ def test_all_mirrors_failing(tmp_path, monkeypatch, http_server):
     assert f"{base}mnist/train-images-idx3-ubyte.gz: HTTP error 404" in msg
     assert f"{refused}train-images-idx3-ubyte.gz: [Errno 111] Connection refused" in msg
     assert f"- {tmp_path / 'empty'} (FASTNN_DATA)" in msg
-    assert f"- {cache} (cache, FASTNN_CACHE_DIR)" in msg
+    assert f"- {cache} (cache, FASTNN_DATA_CACHE)" in msg
     assert "To supply the MNIST files by hand" in msg and "FASTNN_DATA" in msg
     assert all(f"{n}.gz" in msg for n in NAMES)
     assert isinstance(info.value, FileNotFoundError)
@@ -684,3 +685,19 @@ def test_pickle_with_wrong_structure(tmp_path):
     path.write_bytes(b"\x80\x02garbage")
     with pytest.raises(DataError, match="cannot unpickle"):
         load_mnist_pickle(path, trust=True)
+
+
+def test_the_old_data_cache_variable_still_works(mnist_dir, tmp_path, monkeypatch):
+    # FASTNN_CACHE_DIR was the download cache's name before FASTNN_DATA_CACHE; it is read
+    # when the new name is unset, and the new name wins when both are.
+    old, new = tmp_path / "old", tmp_path / "new"
+    link_mnist(mnist_dir, old / "mnist")
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    monkeypatch.delenv("FASTNN_DATA_CACHE")
+    monkeypatch.setenv("FASTNN_CACHE_DIR", str(old))
+    (X, y), _, _ = load_mnist(validation_size=59_990)
+    assert X.shape == (10, 784)
+    monkeypatch.setenv("FASTNN_DATA_CACHE", str(new))
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist()
+    assert f"- {new / 'mnist'} (cache, FASTNN_DATA_CACHE)" in str(info.value)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.gradient_descent import (
+from fastnn.book.gradient_descent import (
     gradient_descent,
     numerical_gradient,
     valley,
@@ -135,9 +135,9 @@ def test_too_large_eta_oscillates_or_diverges():
 
 
 def test_eta_or_epsilon_exactly_one():
-    with pytest.raises(ValueError, match="exactly one of eta .* or epsilon"):
+    with pytest.raises(ValueError, match=r"exactly one of eta .* or epsilon"):
         gradient_descent(valley, [1.0])
-    with pytest.raises(ValueError, match="exactly one of eta .* or epsilon"):
+    with pytest.raises(ValueError, match=r"exactly one of eta .* or epsilon"):
         gradient_descent(valley, [1.0], eta=0.1, epsilon=0.1)
 
 
@@ -166,9 +166,9 @@ def test_steps_rules():
 
 
 def test_tol_and_h_rules():
-    with pytest.raises(ValueError, match="tol must be >= 0 and finite, got -1.0"):
+    with pytest.raises(ValueError, match=r"tol must be >= 0 and finite, got -1.0"):
         gradient_descent(valley, [1.0], eta=0.1, tol=-1.0)
-    with pytest.raises(ValueError, match="h must be > 0 and finite, got 0.0"):
+    with pytest.raises(ValueError, match=r"h must be > 0 and finite, got 0.0"):
         gradient_descent(valley, [1.0], eta=0.1, h=0.0)
     with pytest.raises(ValueError, match="h must be > 0"):
         numerical_gradient(valley, [1.0], h=-1e-6)

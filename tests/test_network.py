@@ -5,20 +5,18 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import one_hot
+from helpers import small_problem
 
 import fastnn
-from fastnn import _kernels, reference
-from fastnn.network import aligned_copy
+from fastnn import kernels, reference, validation
+from fastnn._layout import aligned_copy
+from fastnn.validation import one_hot
 
 
 @pytest.fixture
 def small():
     """A small learnable problem: 200 samples of 6 features in [0, 1], 3 classes."""
-    rng = np.random.default_rng(0)
-    X = rng.random((200, 6))
-    y = np.argmax(X[:, :3], axis=1)
-    return X, y
+    return small_problem()
 
 
 # -- construction --------------------------------------------------------------------------
@@ -86,7 +84,10 @@ def test_invalid_sizes(sizes, error, fragment):
     assert fragment in str(info.value)
 
 
-@pytest.mark.parametrize("dtype, error", [("float16", ValueError), ("int64", ValueError), ("nonsense", TypeError)])
+# One rule with load_mnist's (fastnn.validation.check_dtype): every refused dtype, None and
+# unknown names included, is a ValueError.
+@pytest.mark.parametrize("dtype, error", [("float16", ValueError), ("int64", ValueError), ("nonsense", ValueError),
+                                          (None, ValueError)])
 def test_invalid_dtype(dtype, error):
     with pytest.raises(error, match="dtype must be 'float32' or 'float64'"):
         fastnn.Network([2, 1], dtype=dtype)
@@ -129,7 +130,7 @@ def test_feedforward_accepts_nested_lists_and_other_dtypes():
 def test_feedforward_rejects_bad_input(a, error, fragment):
     net = fastnn.Network([784, 30, 10], seed=0)
     with pytest.raises(error) as info:
-        net._inputs(a)
+        validation.check_inputs(a, net.sizes[0], net.dtype)
     assert fragment in str(info.value)
 
 
@@ -179,13 +180,13 @@ def test_same_seed_gives_bit_identical_weights(mnist):
 def test_every_epoch_visits_each_sample_exactly_once(small, monkeypatch):
     X, y = small
     seen = []
-    real = _kernels._sgd_epoch
+    real = kernels.sgd_epoch
 
-    def spy(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta):
+    def spy(net, inputs, perm, m, eta, objective):
         seen.append(perm.copy())
-        return real(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta)
+        return real(net, inputs, perm, m, eta, objective)
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", spy)
+    monkeypatch.setattr(kernels, "sgd_epoch", spy)
     fastnn.Network([6, 3], seed=0).SGD((X, y), 3, 7, 1.0, verbose=False)
     assert len(seen) == 3
     for perm in seen:
@@ -257,7 +258,8 @@ def test_invalid_hyperparameters(small, kwargs, error, fragment):
     [
         ((np.zeros((0, 6)), np.zeros(0, dtype=int)), ValueError, "training_data is empty"),
         ((np.zeros((5, 6)), np.zeros(4, dtype=int)), ValueError, "must have the same length, got 5 and 4"),
-        ((np.zeros((5, 6)), np.array([0, 1, 2, 3, 0])), ValueError, "y[3] = 3 is not a label of a network with 3 outputs"),
+        ((np.zeros((5, 6)), np.array([0, 1, 2, 3, 0])), ValueError,
+         "y[3] = 3 is not a label of a network with 3 outputs"),
         ((np.zeros((5, 6)), np.array([0, 1, -1, 0, 0])), ValueError, "y[2] = -1"),
         ((np.zeros((5, 6)), np.array([0, 1, 0.5, 0, 0])), TypeError, "y[2] = 0.5"),
         ((np.zeros((5, 6)), np.zeros((5, 4))), ValueError, "targets of shape (5, 3)"),
@@ -305,14 +307,14 @@ def test_divergence_stops_with_a_clear_error_and_restores(monkeypatch, small):
     net = fastnn.Network([6, 3], seed=0)
     net.SGD((X, y), 1, 10, 1.0, verbose=False)
     good = net.params.copy()
-    real = _kernels._sgd_epoch
+    real = kernels.sgd_epoch
 
-    def poison(params, *args):
-        out = real(params, *args)
-        params[3] = np.nan  # what a diverging run leaves behind
+    def poison(net, *args):
+        out = real(net, *args)
+        net[0][3] = np.nan  # what a diverging run leaves behind
         return out
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
+    monkeypatch.setattr(kernels, "sgd_epoch", poison)
     with pytest.raises(FloatingPointError, match=r"diverged in epoch 0: .*eta=1000.0"):
         net.SGD((X, y), 2, 10, 1000.0, verbose=False)
     np.testing.assert_array_equal(net.params, good)
@@ -396,7 +398,8 @@ def test_save_load_round_trip(tmp_path, dtype):
     np.testing.assert_array_equal(other.params, net.params)
     assert os.listdir(tmp_path) == ["model.npz"]
     with np.load(path, allow_pickle=False) as npz:
-        assert int(npz["format_version"]) == 1
+        assert int(npz["format_version"]) == 2
+        assert (str(npz["cost"]), str(npz["init"])) == ("quadratic", "normal")
         np.testing.assert_array_equal(npz["weights_0"], net.weights[0])
 
 
@@ -430,7 +433,7 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch)
 def test_load_rejects_garbage(tmp_path, content):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    with pytest.raises(fastnn.ModelFileError, match="bad.npz"):
+    with pytest.raises(fastnn.ModelFileError, match=r"bad.npz"):
         fastnn.load(path)
 
 
@@ -449,7 +452,7 @@ def test_load_rejects_foreign_and_object_npz(tmp_path):
         fastnn.load(tmp_path / "other.npz")
     np.savez(tmp_path / "obj.npz", format_version=np.array(1), sizes=np.array([2, 1]),
              dtype=np.array("float64"), weights_0=np.array([None, 1], dtype=object))
-    with pytest.raises(fastnn.ModelFileError, match="obj.npz"):
+    with pytest.raises(fastnn.ModelFileError, match=r"obj.npz"):
         fastnn.load(tmp_path / "obj.npz")
     path = fastnn.Network([2, 1], seed=0).save(tmp_path / "wrong.npz")
     with zipfile.ZipFile(path, "a") as z:  # an extra, harmless entry is ignored ...
@@ -538,7 +541,7 @@ def test_parallel_feedforward_is_independent_of_thread_count(mnist):
         for threads in sorted({1, default}):
             numba.set_num_threads(threads)
             out = np.empty((2000, 10))
-            _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X[:2000], out, 8)
+            kernels.feedforward_parallel((net.params, net.layers), X[:2000], out, 8)
             outs.append(out)
     finally:
         numba.set_num_threads(default)
@@ -627,60 +630,12 @@ def test_save_to_a_missing_directory_or_a_directory_is_clear(tmp_path):
 
 def test_load_rejects_npy_and_explains_pickles(tmp_path):
     np.save(tmp_path / "a.npy", np.arange(3))
-    with pytest.raises(fastnn.ModelFileError, match="single .npy array"):
+    with pytest.raises(fastnn.ModelFileError, match=r"single .npy array"):
         fastnn.load(tmp_path / "a.npy")
     np.save(tmp_path / "o.npy", np.array([None]), allow_pickle=True)
     (tmp_path / "o.npz").write_bytes((tmp_path / "o.npy").read_bytes())
-    with pytest.raises(fastnn.ModelFileError, match="never loads|single .npy"):
+    with pytest.raises(fastnn.ModelFileError, match=r"never loads|single .npy"):
         fastnn.load(tmp_path / "o.npz")
-
-
-# -- threads ---------------------------------------------------------------------------------
-@pytest.fixture
-def wide():
-    """Data for a network with a hidden layer wide enough to be split over threads."""
-    rng = np.random.default_rng(1)
-    X = rng.random((120, 40))
-    X[X < 0.5] = 0
-    return X, (X[:, :4].argmax(axis=1))
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_sgd_n_jobs_gives_the_serial_numbers_bit_for_bit(wide, dtype):
-    import numba
-
-    X, y = wide
-    runs = {}
-    sizes = [40, 520, 4] if dtype == "float64" else [40, 800, 4]  # wide enough to be split
-    assert fastnn.Network(sizes, dtype=dtype)._splits(2, 7)
-    for n_jobs in sorted({None, 1, 2, numba.config.NUMBA_NUM_THREADS, -1}, key=str):
-        net = fastnn.Network(sizes, seed=3, dtype=dtype)
-        history = net.SGD((X, y), 2, 7, 3.0, test_data=(X, y), verbose=False, n_jobs=n_jobs)
-        runs[n_jobs] = net.params, [(r.train_cost, r.test_correct) for r in history]
-    params, history = runs[None]
-    assert not np.array_equal(params, fastnn.Network(sizes, seed=3, dtype=dtype).params)  # trained
-    for n_jobs, (got, got_history) in runs.items():
-        np.testing.assert_array_equal(got, params, err_msg=f"n_jobs={n_jobs}")
-        assert got_history == history
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored
-
-
-@pytest.mark.parametrize(
-    "sizes, dtype, n_jobs, m, split",
-    [
-        ([784, 30, 10], "float64", 2, 10, False),  # 32 columns: too narrow
-        ([784, 504, 10], "float64", 2, 10, False),  # two blocks of 252 < 256 columns
-        ([784, 512, 10], "float64", 2, 10, True),
-        ([784, 520, 10], "float64", 2, 10, True),
-        ([784, 520, 10], "float64", 1, 10, False),  # one thread
-        ([784, 520, 10], "float64", 2, 1, False),  # online learning stays serial
-        ([784, 520, 10], "float32", 2, 10, False),  # float32 waits for 768 units
-        ([784, 800, 10], "float32", 2, 10, True),
-        ([20, 30, 600, 10], "float64", 2, 10, True),  # any layer
-    ],
-)
-def test_which_networks_n_jobs_splits(sizes, dtype, n_jobs, m, split):
-    assert fastnn.Network(sizes, dtype=dtype)._splits(n_jobs, m) is split
 
 
 def test_compile_kernels_can_warm_the_parallel_kernel():
@@ -701,100 +656,3 @@ def test_params_assignment_copies_into_the_one_buffer():
     with pytest.raises(ValueError, match="params must be finite"):
         b.params = np.full(a.params.shape, np.nan)
     np.testing.assert_array_equal(b.params, a.params)
-
-
-@pytest.mark.parametrize(
-    "n_jobs, error, fragment",
-    [(0, ValueError, "n_jobs must be -1 or between 1 and"), (-2, ValueError, "got -2"),
-     (10**6, ValueError, "NUMBA_NUM_THREADS"), (1.5, TypeError, "n_jobs must be None or an integer"),
-     (True, TypeError, "n_jobs")],
-)
-def test_sgd_rejects_bad_n_jobs(small, n_jobs, error, fragment):
-    net = fastnn.Network([6, 3], seed=0)
-    before = net.params.copy()
-    with pytest.raises(error, match=fragment):
-        net.SGD(small, 1, 10, 1.0, verbose=False, n_jobs=n_jobs)
-    np.testing.assert_array_equal(net.params, before)
-
-
-@pytest.mark.parametrize("n_jobs", [1, 2, -1])
-def test_train_many_equals_training_each_alone(wide, n_jobs):
-    X, y = wide
-    specs = [([40, 30, 4], 0), ([40, 30, 4], 1), ([40, 200, 4], 2), ([40, 4], 3)]
-    nets = [fastnn.Network(sizes, seed=seed) for sizes, seed in specs]
-    histories = fastnn.train_many(nets, (X, y), 3, 10, 3.0, test_data=(X, y), n_jobs=n_jobs)
-    assert len(histories) == len(nets)
-    for (sizes, seed), net, history in zip(specs, nets, histories):
-        alone = fastnn.Network(sizes, seed=seed)
-        want = alone.SGD((X, y), 3, 10, 3.0, test_data=(X, y), verbose=False)
-        np.testing.assert_array_equal(net.params, alone.params)
-        assert [(r.train_cost, r.test_correct) for r in history] == [(r.train_cost, r.test_correct) for r in want]
-
-
-def test_train_many_converts_one_shot_data_once(wide, capsys):
-    X, y = wide
-    nets = [fastnn.Network([40, 8, 4], seed=s) for s in range(2)]
-    histories = fastnn.train_many(nets, zip(list(X), list(y)), 1, 10, 3.0, test_data=zip(list(X), list(y)),
-                                  verbose=True)
-    assert [h[0].n_test for h in histories] == [120, 120]
-    out = capsys.readouterr().out
-    assert "[network 0] Epoch 0: " in out and "[network 1] Epoch 0: " in out
-
-
-@pytest.mark.parametrize(
-    "networks, kwargs, error, fragment",
-    [
-        ("empty", {}, ValueError, "at least one Network"),
-        ("one-network", {}, TypeError, r"got Network \(wrap one network in a list\)"),
-        ("none", {}, TypeError, "networks must be a sequence of fastnn.Network, got NoneType"),
-        ("not-a-network", {}, TypeError, r"networks\[1\] must be a fastnn.Network, got str"),
-        ("twice", {}, ValueError, "one Network twice"),
-        ("mixed-dtype", {}, ValueError, r"networks\[1\] has dtype float32"),
-        ("mixed-outputs", {}, ValueError, r"output size \(4\)"),
-        ("ok", {"n_jobs": 0}, ValueError, "n_jobs must be -1 or between 1 and"),
-        ("ok", {"n_jobs": 10**6}, ValueError, "cores this process may use"),
-        ("ok", {"eta": -1.0}, ValueError, "eta must be a finite number > 0"),
-        ("ok", {"epochs": 1.5}, TypeError, "epochs must be an integer"),
-    ],
-)
-def test_train_many_rejects_bad_input_before_training(wide, networks, kwargs, error, fragment):
-    X, y = wide
-    net = fastnn.Network([40, 8, 4], seed=0)
-    before = net.params.copy()
-    networks = {
-        "twice": [net, net],
-        "mixed-dtype": [net, fastnn.Network([40, 8, 4], dtype="float32")],
-        "mixed-outputs": [net, fastnn.Network([40, 8, 3])],
-        "ok": [net],
-        "empty": [],
-        "not-a-network": [net, "net"],
-        "one-network": net,
-        "none": None,
-    }[networks]
-    args = {"epochs": 1, "eta": 3.0, **kwargs}
-    with pytest.raises(error, match=fragment):
-        fastnn.train_many(networks, (X, y), args["epochs"], 10, args["eta"], **{k: v for k, v in kwargs.items() if k == "n_jobs"})
-    np.testing.assert_array_equal(net.params, before)
-
-
-def test_train_many_reports_the_diverging_network_and_finishes_the_others(wide, monkeypatch):
-    X, y = wide
-    nets = [fastnn.Network([40, 8, 4], seed=s) for s in range(3)]
-    real = _kernels._sgd_epoch
-    poisoned = nets[1].params
-
-    def poison(params, *args):
-        out = real(params, *args)
-        if params is poisoned:
-            params[0] = np.inf
-        return out
-
-    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
-    start = nets[1].params.copy()
-    with pytest.raises(FloatingPointError, match=r"\[network 1\] training diverged in epoch 0"):
-        fastnn.train_many(nets, (X, y), 2, 10, 3.0, n_jobs=2)
-    np.testing.assert_array_equal(nets[1].params, start)  # restored
-    for s in (0, 2):
-        alone = fastnn.Network([40, 8, 4], seed=s)
-        alone.SGD((X, y), 2, 10, 3.0, verbose=False)
-        np.testing.assert_array_equal(nets[s].params, alone.params)  # trained in full

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _kernels, reference
-from fastnn.implementations import IMPLEMENTATIONS
+from fastnn import kernels, reference
+from fastnn.bench.implementations import IMPLEMENTATIONS
 from fastnn.reference import CrossEntropyCost, QuadraticCost
 
 
@@ -293,8 +293,8 @@ def test_kernel_epoch_cost_is_the_cost_before_each_update(mnist, cost):
     X, Y = X[:20], np.eye(10)[y[:20]]
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y, cost=reference.COSTS[cost])
     params = net.params.copy()
-    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, *_kernels._csr(X), Y, np.arange(20), 20, 3.0,
-                              net._cost_id, 1 - 3.0 * 5.0 / 20)
+    got = kernels.sgd_epoch((params, net.layers), (*kernels.csr(X), Y), np.arange(20), 20, 3.0,
+                            (kernels.COST_IDS[cost], 1 - 3.0 * 5.0 / 20))
     assert got == pytest.approx(expected, rel=1e-12)
     assert net.cost((X, Y)) == pytest.approx(expected / 20, rel=1e-12)
     assert net.cost((X, Y), lmbda=5.0) == pytest.approx(
@@ -333,15 +333,14 @@ def test_kernel_parallel_equals_serial_with_cross_entropy_and_l2(sizes, dtype, m
     """
     X, Y, perm = _wide_problem(sizes, dtype)
     net = fastnn.Network(sizes, cost="cross-entropy", init="scaled", seed=1, dtype=dtype)
-    csr = _kernels._csr(X)
-    decay = 1 - 0.5 * 4.8 / 40
+    inputs = (*kernels.csr(X), Y)
+    objective = (kernels.CROSS_ENTROPY, 1 - 0.5 * 4.8 / 40)
     want = net.params.copy()
-    want_cost = _kernels._sgd_epoch(want, net._sizes, net._offsets, *csr, Y, perm, m, 0.5, net._cost_id, decay)
+    want_cost = kernels.sgd_epoch((want, net.layers), inputs, perm, m, 0.5, objective)
     assert not np.array_equal(want, net.params)
     for n_threads in (1, 2, 3):
         got = net.params.copy()
-        cost = _kernels._sgd_epoch_parallel(got, net._sizes, net._offsets, *csr, Y, perm, m, 0.5, net._cost_id,
-                                            decay, n_threads, 16)
+        cost = kernels.sgd_epoch_parallel((got, net.layers), inputs, perm, m, 0.5, objective, n_threads, 16)
         np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
         assert cost == want_cost
 
@@ -367,14 +366,14 @@ class TestSoftplus:
         for dtype in ("float64", "float32"):
             zz = z.astype(dtype)
             out = np.empty_like(zz)
-            _kernels._softplus(zz, out)
+            kernels.softplus(zz, out)
             want = np.logaddexp(0, zz.astype(np.float64))
             np.testing.assert_allclose(out.astype(np.float64), want, rtol=1e-15 if dtype == "float64" else 1e-7,
                                        atol=1e-300)
 
     def test_nan_propagates(self):
         out = np.empty(1)
-        _kernels._softplus(np.array([np.nan]), out)
+        kernels.softplus(np.array([np.nan]), out)
         assert np.isnan(out[0])
 
 
@@ -444,3 +443,38 @@ def test_cross_entropy_l2_learns_mnist(mnist):
     history = net.SGD((X[:5000], y[:5000]), 2, 10, 0.5, (X_test[:2000], y_test[:2000]), lmbda=5.0, verbose=False)
     assert history[-1].accuracy > 0.85
     assert history[-1].train_cost < history[0].train_cost
+
+
+# -- persistence ---------------------------------------------------------------------------
+def test_save_load_carries_cost_and_init(tmp_path):
+    net = fastnn.Network([5, 4, 3], cost="cross-entropy", init="scaled", seed=0, dtype="float32")
+    back = fastnn.load(net.save(tmp_path / "m.npz"))
+    assert (back.cost_name, back.init, back.dtype) == ("cross-entropy", "scaled", np.dtype("float32"))
+    np.testing.assert_array_equal(back.params, net.params)
+
+
+def test_version_1_files_load_as_chapter_1(tmp_path):
+    """Files written before the options (format version 1) have Chapter 1's cost and init."""
+    net = fastnn.Network([2, 1], seed=0)
+    path = tmp_path / "v1.npz"
+    np.savez(path, format_version=np.array(1), sizes=np.array([2, 1]), dtype=np.array("float64"),
+             weights_0=np.array(net.weights[0]), biases_0=np.array(net.biases[0]))
+    back = fastnn.load(path)
+    assert (back.cost_name, back.init) == ("quadratic", "normal")
+    np.testing.assert_array_equal(back.params, net.params)
+
+
+@pytest.mark.parametrize("entries, fragment", [
+    (dict(cost=np.array("log-likelihood")), "cost must be one of ['quadratic', 'cross-entropy'], got 'log-likelihood'"),
+    (dict(init=np.array("large")), "init must be one of ['normal', 'scaled'], got 'large'"),
+    (dict(cost=None), "missing entry 'cost'"),
+])
+def test_bad_cost_or_init_in_a_file_is_a_model_file_error(tmp_path, entries, fragment):
+    good = dict(format_version=np.array(2), sizes=np.array([2, 1]), dtype=np.array("float64"),
+                cost=np.array("quadratic"), init=np.array("normal"), weights_0=np.ones((1, 2)), biases_0=np.zeros(1))
+    good.update(entries)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{k: v for k, v in good.items() if v is not None})
+    with pytest.raises(fastnn.ModelFileError) as info:
+        fastnn.load(path)
+    assert fragment in str(info.value)

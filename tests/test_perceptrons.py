@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastnn.perceptrons import (
+from fastnn.book.perceptrons import (
     Perceptron,
     PerceptronCircuit,
     SigmoidNeuron,
@@ -117,7 +117,7 @@ def test_inputs_are_sources_not_perceptrons():
 
 def test_circuit_validation():
     nand = (("a", -2), ("b", -2))
-    with pytest.raises(ValueError, match="'c'.*not an input or an earlier unit"):
+    with pytest.raises(ValueError, match=r"'c'.*not an input or an earlier unit"):
         PerceptronCircuit(("a", "b"), [Unit("u", (("c", 1.0),), 0.0)], ("u",))
     with pytest.raises(ValueError, match="'a' is used twice"):
         PerceptronCircuit(("a", "b"), [Unit("a", nand, 3)], ("a",))

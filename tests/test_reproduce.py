@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fastnn.reproduce as reproduce
-from fastnn.reproduce import (
+import fastnn.book.reproduce as reproduce
+from fastnn.book.reproduce import (
     BOOK,
     Chapter1Results,
     ResultRow,

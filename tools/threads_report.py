@@ -54,14 +54,14 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     X, y = data
     net = fastnn.Network(sizes, seed=0, dtype=dtype)
     start = net.params.copy()
-    X, Y, csr, _ = net._training_arrays((X, y), None)
+    X, _, inputs, _ = net.prepare((X, y))
     times = {1: [], threads: []}
     results = {}
     for r in range(repeat + 1):  # the first round compiles and warms; it is not timed
         perm = np.random.default_rng(r).permutation(len(X))
         for n_jobs in times:
             net.params[:] = start
-            seconds = _timed(lambda: net._epoch(csr, Y, perm, m, 3.0, n_jobs))
+            seconds = _timed(lambda: net.run_epoch(inputs, perm, m, 3.0, n_jobs))
             results[n_jobs] = net.params.copy()
             if r:
                 times[n_jobs].append(seconds)
@@ -71,7 +71,7 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     log(f"  {'-'.join(map(str, sizes))} m={m} {dtype}: 1 thread {serial:.3f} s, {threads} threads {parallel:.3f} s")
     return {
         "sizes": sizes, "m": m, "dtype": dtype, "n_train": len(X), "threads": threads,
-        "split": net._splits(threads, m),
+        "split": net.splits(threads, m),
         "serial_s": times[1], "parallel_s": times[threads],
         "serial_median_s": serial, "parallel_median_s": parallel, "speedup": serial / parallel,
     }
@@ -105,7 +105,7 @@ def several_networks(sizes, m, dtype, data, threads, repeat, epochs, log):
 def measure(options, log=print):
     import numba
 
-    from fastnn.bench import limit_threads, machine_info
+    from fastnn.bench.bench import limit_threads, machine_info
     from fastnn.datasets import load_mnist
 
     report = {"command": command_line(options), "date": time.strftime("%Y-%m-%d"),

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastnn.reproduce import Chapter1Results, markdown_table  # noqa: E402
+from fastnn.book.reproduce import Chapter1Results, markdown_table  # noqa: E402
 
 BEGIN = "<!-- BEGIN chapter1 -->"
 END = "<!-- END chapter1 -->"

@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastnn.chapter3 import Chapter3Results  # noqa: E402
-from fastnn.reproduce import markdown_table  # noqa: E402
+from fastnn.book.reproduce import Chapter3Results, markdown_table  # noqa: E402
 
 BEGIN = "<!-- BEGIN chapter3 -->"
 END = "<!-- END chapter3 -->"

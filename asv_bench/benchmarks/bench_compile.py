@@ -36,14 +36,14 @@ def _read(name, offset):
 
 X = (_read("train-images-idx3-ubyte", 16).reshape(-1, 784)[:50000] / 255.0).astype(np.float64)
 y = _read("train-labels-idx1-ubyte", 8)[:50000].astype(np.int64)
-Y = np.zeros((50000, 10))
+Y = np.zeros((50000, 10))  # fastnn.validation.one_hot, written out: this set-up must not import fastnn
 Y[np.arange(50000), y] = 1
 perm = np.random.default_rng(0).permutation(50000)
 """
 
 _STMT = """
 import fastnn
-from fastnn.implementations import IMPLEMENTATIONS
+from fastnn.bench.implementations import IMPLEMENTATIONS
 IMPLEMENTATIONS["numba"](fastnn.Network([784, 30, 10], seed=0)).epoch(X, Y, perm, 10, 3.0)
 """
 

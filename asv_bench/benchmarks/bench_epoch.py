@@ -1,6 +1,6 @@
 """One SGD epoch of real MNIST per implementation x mini-batch size x dtype.
 
-Implementations come from :data:`fastnn.implementations.IMPLEMENTATIONS`, the table the
+Implementations come from :data:`fastnn.bench.implementations.IMPLEMENTATIONS`, the table the
 tests check. ``numpy-per-sample-5k-subset`` is the book's per-sample code timed on the
 first 5,000 images only (its epoch on 50,000 takes seconds): compare its
 ``track_samples_per_second``, not its ``time_epoch``, with the others.
@@ -33,7 +33,7 @@ class SGDEpoch:
 
     def setup(self, impl, m, dtype):
         import fastnn
-        from fastnn.implementations import IMPLEMENTATIONS
+        from fastnn.bench.implementations import IMPLEMENTATIONS
 
         one_thread()
         name, n = IMPLS[impl]

@@ -4,8 +4,6 @@ import functools
 import os
 from pathlib import Path
 
-import numpy as np
-
 from . import THREAD_ENV  # noqa: F401  (sets the one-thread environment first)
 
 #: Where MNIST is looked for: $FASTNN_DATA, else ../shared/data/mnist beside the
@@ -28,16 +26,15 @@ def mnist_dir():
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mnist(dtype):
     """``(X, Y, X_test, y_test)``: the 50,000 training images with one-hot targets and the
     10,000 test images with labels, in ``dtype``."""
     from fastnn.datasets import load_mnist
+    from fastnn.validation import one_hot
 
     (X, y), _validation, (X_test, y_test) = load_mnist(mnist_dir(), dtype=dtype)
-    Y = np.zeros((len(y), 10), dtype=dtype)
-    Y[np.arange(len(y)), y] = 1
-    return X, Y, X_test, y_test
+    return X, one_hot(y, 10, dtype), X_test, y_test
 
 
 def one_thread():

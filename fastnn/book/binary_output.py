@@ -16,7 +16,7 @@ below ``sigmoid(-9.4) = 0.0001``: binary, with the same kind of margin as its in
 Examples
 --------
 >>> import numpy as np
->>> from fastnn.binary_output import apply_binary_layer, binary_output_layer, bits_to_digits
+>>> from fastnn.book.binary_output import apply_binary_layer, binary_output_layer, bits_to_digits
 >>> weights, biases = binary_output_layer()
 >>> a = np.full(10, 0.01); a[6] = 0.99               # the network says "6"
 >>> bits = apply_binary_layer(a)
@@ -34,6 +34,7 @@ import numbers
 
 import numpy as np
 
+from fastnn.network import Network
 from fastnn.reference import sigmoid
 
 __all__ = [
@@ -276,8 +277,6 @@ def with_binary_output(net, *, scale=10.0):
     ValueError
         If `net` does not have 10 outputs.
     """
-    from fastnn import Network
-
     sizes = _check_digit_network(net)
     new = Network(list(sizes) + [N_BITS], seed=0, dtype=net.dtype)
     for l in range(len(sizes) - 1):

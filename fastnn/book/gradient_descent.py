@@ -10,7 +10,7 @@ central-difference one, and returns the whole trajectory. The fixed-step-size vi
 
 Examples
 --------
->>> from fastnn.gradient_descent import gradient_descent, valley, valley_gradient
+>>> from fastnn.book.gradient_descent import gradient_descent, valley, valley_gradient
 >>> path = gradient_descent(valley, [1.0, -0.5], grad=valley_gradient, eta=0.25, steps=3)
 >>> path.v                      # each step halves v: v' = (1 - 2 eta) v
 array([[ 1.    , -0.5   ],

@@ -14,7 +14,7 @@ kind of neuron. The chapter's two exercises become methods:
 
 Examples
 --------
->>> from fastnn.perceptrons import nand_perceptron, two_bit_adder
+>>> from fastnn.book.perceptrons import nand_perceptron, two_bit_adder
 >>> nand = nand_perceptron()
 >>> [nand([x1, x2]) for x1, x2 in [(0, 0), (0, 1), (1, 0), (1, 1)]]
 [1, 1, 1, 0]
@@ -25,12 +25,12 @@ array([0, 1])
 from __future__ import annotations
 
 import itertools
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from fastnn.reference import sigmoid
+from fastnn.validation import check_real, check_real_array
 
 __all__ = [
     "Perceptron",
@@ -43,29 +43,8 @@ __all__ = [
 ]
 
 
-def _check_real_scalar(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _check_real_array(name, value):
-    arr = np.asarray(value)
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
-    return arr
-
-
 def _check_c(c):
-    c = _check_real_scalar("c", c)
+    c = check_real(c, "c")
     if c <= 0:
         raise ValueError(
             f"c must be > 0, got {c} (c = 0 silences every neuron, c < 0 flips them)"
@@ -77,7 +56,7 @@ class _Neuron:
     """Weights and a bias; the shared part of perceptrons and sigmoid neurons."""
 
     def __init__(self, weights, bias=None, *, threshold=None):
-        w = _check_real_array("weights", weights)
+        w = check_real_array(weights, "weights")
         if w.ndim != 1:
             raise ValueError(f"weights must be 1-D (one per input), got shape {w.shape}")
         if w.size == 0:
@@ -88,10 +67,10 @@ class _Neuron:
         if (bias is None) == (threshold is None):
             raise TypeError("give exactly one of bias or threshold (bias = -threshold)")
         if bias is None:
-            bias = -_check_real_scalar("threshold", threshold)
+            bias = -check_real(threshold, "threshold")
         w.flags.writeable = False
         self._weights = w
-        self._bias = _check_real_scalar("bias", bias)
+        self._bias = check_real(bias, "bias")
 
     @property
     def weights(self):
@@ -132,7 +111,7 @@ class _Neuron:
         TypeError
             If `x` is not real.
         """
-        x = _check_real_array("x", x)
+        x = check_real_array(x, "x")
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs:
             raise ValueError(
                 f"x must have shape ({self.n_inputs},) or (n_samples, {self.n_inputs}), "
@@ -283,13 +262,13 @@ class SigmoidNeuron(_Neuron):
         float
             The linear estimate; the true change differs by O(|Delta|^2).
         """
-        x = _check_real_array("x", x)
+        x = check_real_array(x, "x")
         if x.shape != (self.n_inputs,):
             raise ValueError(f"x must have shape ({self.n_inputs},), got {x.shape}")
-        delta_w = _check_real_array("delta_w", delta_w)
+        delta_w = check_real_array(delta_w, "delta_w")
         if delta_w.shape != (self.n_inputs,):
             raise ValueError(f"delta_w must have shape ({self.n_inputs},), got {delta_w.shape}")
-        delta_b = _check_real_scalar("delta_b", delta_b)
+        delta_b = check_real(delta_b, "delta_b")
         s = sigmoid(self.weighted_input(x))
         sigma_prime = s * (1.0 - s)
         return float(sigma_prime * (x @ delta_w) + sigma_prime * delta_b)
@@ -327,14 +306,14 @@ class Unit:
             source, weight = item
             if not isinstance(source, str):
                 raise TypeError(f"source names must be str, got {source!r} in unit {self.name!r}")
-            conns.append((source, _check_real_scalar(f"weight {source}->{self.name}", weight)))
+            conns.append((source, check_real(weight, f"weight {source}->{self.name}")))
         if not conns:
             raise ValueError(
                 f"unit {self.name!r} has no connections; inputs are plain sources, "
                 "not units without inputs"
             )
         object.__setattr__(self, "connections", tuple(conns))
-        object.__setattr__(self, "bias", _check_real_scalar(f"bias of {self.name}", self.bias))
+        object.__setattr__(self, "bias", check_real(self.bias, f"bias of {self.name}"))
 
 
 class PerceptronCircuit:
@@ -412,7 +391,7 @@ class PerceptronCircuit:
         )
 
     def _check_x(self, x):
-        x = _check_real_array("x", x)
+        x = check_real_array(x, "x")
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs:
             raise ValueError(
                 f"x must have shape ({self.n_inputs},) or (n_samples, {self.n_inputs}), "

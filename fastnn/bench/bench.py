@@ -3,7 +3,7 @@
 One process, one data set, every configuration (implementation x mini-batch size ``m`` x
 dtype) timed in turn within each repeat (round-robin), so that drift in a shared
 machine's load hits all of them alike. Every implementation comes from
-:data:`fastnn.implementations.IMPLEMENTATIONS`, the table the tests check, so what is
+:data:`fastnn.bench.implementations.IMPLEMENTATIONS`, the table the tests check, so what is
 measured is what is tested.
 
 For each configuration it reports seconds per epoch (median, min and max over the
@@ -39,7 +39,15 @@ import time
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
+
+from fastnn import _config, datasets, reference
+from fastnn._version import __version__
+from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.kernels import cache
+from fastnn.network import Network, compile_kernels
+from fastnn.validation import one_hot
 
 __all__ = [
     "flops_per_sample",
@@ -181,8 +189,6 @@ def _blas_info():
 
 def machine_info(threads):
     """What the numbers were measured on: CPU, cores, thread settings, library versions."""
-    import numba
-
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -214,8 +220,6 @@ def limit_threads(threads):
     otherwise); without ``threadpoolctl`` BLAS keeps its own count, and the report says
     so. Yields a note for the report. Everything is restored on exit.
     """
-    import numba
-
     if threads > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(
             f"--threads {threads} exceeds NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}; "
@@ -240,8 +244,6 @@ class _TableRunner:
     """An entry of IMPLEMENTATIONS on one data set, with an evaluator on the test set."""
 
     def __init__(self, name, net, X, Y, m, eta, lmbda=0.0):
-        from fastnn.implementations import IMPLEMENTATIONS
-
         self.name, self.net, self.X, self.Y, self.m, self.eta, self.lmbda = name, net, X, Y, m, eta, lmbda
         self.impl = IMPLEMENTATIONS[name](net)
 
@@ -255,14 +257,12 @@ class _TableRunner:
         :meth:`fastnn.Network.evaluate` does), the NumPy ones by
         :func:`fastnn.reference.evaluate` (a matrix pass).
         """
-        from fastnn import Network, reference
-
         weights, biases = self.impl.weights_biases()
         if self.name.startswith("numba"):
             net = Network(self.net.sizes, cost=self.net.cost_name, dtype=self.net.dtype)
             for target, value in zip(net.weights + net.biases, weights + biases):
                 target[...] = value
-            return net._count_correct
+            return net.count_correct
         return lambda X, labels: reference.evaluate(weights, biases, X, labels)
 
 
@@ -373,27 +373,15 @@ def _peer_versions():
 
 def _cache_counts():
     """Numba's (cache hits, cache misses), summed over fastnn's compiled kernels."""
-    from fastnn import _kernels
-
-    hits = misses = 0
-    for name in dir(_kernels):
-        stats = getattr(getattr(_kernels, name), "stats", None)
-        if stats is None or not hasattr(stats, "cache_hits"):
-            continue
-        hits += sum(stats.cache_hits.values())
-        misses += sum(stats.cache_misses.values())
-    return hits, misses
+    return cache.counts()
 
 
 def _compile(dtype):
     """Compile (or load from Numba's cache) the kernels for ``dtype``: ``(seconds, source)``."""
-    import fastnn
-    from fastnn import _config
-
     if _config.JIT_DISABLED:
-        return fastnn.compile_kernels(dtype), "not compiled (NUMBA_DISABLE_JIT=1)"
+        return compile_kernels(dtype), "not compiled (NUMBA_DISABLE_JIT=1)"
     hits, misses = _cache_counts()
-    seconds = fastnn.compile_kernels(dtype)
+    seconds = compile_kernels(dtype)
     if seconds == 0.0:
         return 0.0, "already compiled in this process"
     new_hits, new_misses = _cache_counts()
@@ -405,15 +393,11 @@ def _compile(dtype):
 
 
 def _load(data_dir, dtype, n_train):
-    from fastnn import datasets
-
     (X, y), _validation, (X_test, y_test) = datasets.load_mnist(data_dir, dtype=dtype)
     if n_train > len(X):
         raise ValueError(f"--n-train must be <= {len(X):,} (the MNIST training split), got {n_train:,}")
     X, y = X[:n_train], y[:n_train]
-    Y = np.zeros((len(y), 10), dtype=dtype)
-    Y[np.arange(len(y)), y] = 1
-    return X, Y, y, X_test, y_test
+    return X, one_hot(y, 10, dtype), y, X_test, y_test
 
 
 def _cost_label(cost):
@@ -423,8 +407,6 @@ def _cost_label(cost):
 
 def _make_cases(options, dtype, data):
     """The configurations of one dtype, each with a factory of fresh runners."""
-    from fastnn import Network
-
     X, Y, y, _X_test, _y_test = data
     sizes, n_train, eta = options.sizes, options.n_train, options.eta
     costs = getattr(options, "cost", None) or [("quadratic", 0.0)]
@@ -437,14 +419,13 @@ def _make_cases(options, dtype, data):
     cases = []
     for impl in options.impl:
         n = min(n_train, options.per_sample_subset) if impl == PER_SAMPLE else n_train
-        for m in options.mini_batch_size:
-            for cost in costs:
-                cases.append(
-                    _Case(impl, m, dtype, n, n_train,
-                          lambda impl=impl, n=n, m=m, cost=cost: _TableRunner(
-                              impl, nets[cost[0]], X[:n], Y[:n], m, eta, cost[1]),
-                          cost=cost)
-                )
+        cases.extend(
+            _Case(impl, m, dtype, n, n_train,
+                  lambda impl=impl, n=n, m=m, cost=cost: _TableRunner(impl, nets[cost[0]], X[:n], Y[:n], m, eta, cost[1]),
+                  cost=cost)
+            for m in options.mini_batch_size
+            for cost in costs
+        )
     if options.peers:
         versions = _peer_versions()
         for m in options.mini_batch_size:
@@ -523,8 +504,6 @@ def run(options, log=None):
 
 
 def _run(options, log, thread_note):
-    import fastnn
-
     machine = machine_info(options.threads)
     machine["thread_note"] = thread_note
     data, cases, compiled, peak_start = {}, [], {}, {}
@@ -591,7 +570,7 @@ def _run(options, log, thread_note):
         "schema": "fastnn-bench/1",
         "command": command_line(options),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "fastnn_version": fastnn.__version__,
+        "fastnn_version": __version__,
         "settings": {
             "sizes": list(options.sizes),
             "impl": list(options.impl),
@@ -818,8 +797,6 @@ def _positive_int(flag, maximum=None):
 
 
 def _impls(text):
-    from fastnn.implementations import IMPLEMENTATIONS
-
     if text.strip() == "all":
         return list(DEFAULT_IMPLS)
     names = [part.strip() for part in text.split(",")]

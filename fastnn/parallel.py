@@ -1,0 +1,190 @@
+"""The threading policy: when ``SGD(n_jobs=...)`` splits a layer, and :func:`train_many`.
+
+Two ways to use more than one core:
+
+- **inside one network** (``Network.SGD(n_jobs=n)``): the parallel epoch kernel gives each
+  thread whole units of a wide layer, so its numbers equal the serial kernel's bit for
+  bit. It pays off only for wide layers, because every mini-batch costs a fork-join per
+  hidden layer and direction. :data:`MIN_BLOCK` and :func:`splits` are the rule, stated
+  here once; the kernels receive ``min_block`` as an argument.
+- **across networks** (:func:`train_many`): one network per thread, each trained exactly
+  as it would be alone. The kernels release the GIL.
+
+What was measured to choose these numbers is in docs/performance.md ("Two cores").
+
+Examples
+--------
+>>> from fastnn import parallel
+>>> parallel.min_block("float64"), parallel.min_block("float32")
+(256, 384)
+>>> parallel.splits([512], n_jobs=2, mini_batch_size=10, dtype="float64")
+True
+>>> parallel.splits([504], n_jobs=2, mini_batch_size=10, dtype="float64")
+False
+"""
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from fastnn import validation
+
+__all__ = ["MIN_BLOCK", "min_block", "n_blocks", "splits", "train_many", "usable_cores"]
+
+#: Fewest (padded) columns of a layer one thread gets, by item size in bytes: a layer is
+#: split over two threads from 512 units in float64 and 768 in float32; narrower layers
+#: ran slower split than on one thread (docs/performance.md, "Two cores").
+MIN_BLOCK = {8: 256, 4: 384}
+
+
+def min_block(dtype):
+    """The ``min_block`` the parallel epoch kernel receives for ``dtype`` (see :data:`MIN_BLOCK`)."""
+    return MIN_BLOCK[validation.check_dtype(dtype).itemsize]
+
+
+def n_blocks(ld, n_threads, min_block):
+    """Blocks a layer of ``ld`` (padded) columns is cut into: one per thread, each >= ``min_block`` wide.
+
+    The same rule as the kernels' block count, so :func:`splits` predicts what they do.
+
+    Examples
+    --------
+    >>> n_blocks(1024, 2, 256), n_blocks(504, 2, 256), n_blocks(32, 8, 16)
+    (2, 1, 2)
+    """
+    return max(1, min(n_threads, ld // min_block))
+
+
+def splits(widths, n_jobs, mini_batch_size, dtype):
+    """Whether ``SGD(n_jobs=n_jobs)`` runs the parallel epoch kernel: the one place this is decided.
+
+    It does when ``n_jobs > 1``, ``mini_batch_size > 1`` and some layer is cut into at
+    least two blocks (:func:`n_blocks` with :func:`min_block`). Online learning stays on
+    one thread: two fork-joins per sample cost what the second core saves
+    (docs/performance.md, "Two cores").
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Each layer's padded output width (its row stride ``ld`` in the parameter buffer).
+    n_jobs : int
+        Threads, already resolved (see :func:`fastnn.validation.check_n_jobs`).
+    mini_batch_size : int
+    dtype : {'float64', 'float32'}
+
+    Returns
+    -------
+    bool
+    """
+    if n_jobs == 1 or mini_batch_size == 1:
+        return False
+    block = min_block(dtype)
+    return any(n_blocks(int(ld), n_jobs, block) > 1 for ld in widths)
+
+
+def usable_cores():
+    """Cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _is_network(obj):
+    # A fastnn.Network, recognised by the package-level methods train_many uses: this module
+    # sits below fastnn.network (which imports the policy above), so it cannot import the class.
+    return callable(getattr(type(obj), "train_arrays", None)) and callable(getattr(type(obj), "prepare", None))
+
+
+def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, n_jobs=-1,
+               verbose=False):
+    """Train several networks at once on one data set, one network per thread.
+
+    Each network is trained exactly as ``net.SGD(training_data, epochs,
+    mini_batch_size, eta, test_data)`` alone would train it, with its own generator,
+    so the results do not depend on ``n_jobs`` or on which thread ran which network
+    (nothing is shared between them but the read-only data). The kernels release the
+    GIL; the data are converted once for all. Use it for seeds, learning rates or layer
+    sizes side by side; how much faster it is on one machine is in docs/performance.md
+    ("Two cores").
+
+    Parameters
+    ----------
+    networks : sequence of Network
+        Distinct networks of one dtype, one input size and one output size; any
+        hidden layers, costs and initialisations. Trained in place.
+    training_data, epochs, mini_batch_size, eta, test_data, lmbda
+        As in :meth:`fastnn.Network.SGD`.
+    n_jobs : int or None, default -1
+        Threads: -1 is every core this process may use (:func:`usable_cores`), None is
+        1, else 1 up to that number. Never more threads than networks.
+    verbose : bool, default False
+        Print each epoch's line as :meth:`fastnn.Network.SGD` does, prefixed with
+        ``[network i]``.
+
+    Returns
+    -------
+    list of list of EpochResult
+        ``histories[i]`` is ``networks[i]``'s, one result per epoch.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Invalid arguments (the networks included), named in the message, before any
+        training starts.
+    FloatingPointError
+        A network diverged: it is restored to its parameters from before that epoch
+        (see :meth:`fastnn.Network.SGD`); the others finish their epochs first. The error
+        of the first such network in ``networks`` is raised, naming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastnn
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((100, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+    >>> nets = [fastnn.Network([4, 8, 2], seed=s) for s in range(3)]
+    >>> histories = fastnn.train_many(nets, (X, y), 2, 10, 3.0, test_data=(X, y))
+    >>> [len(h) for h in histories]
+    [2, 2, 2]
+    """
+    if _is_network(networks) or not isinstance(networks, Iterable):
+        raise TypeError(
+            f"networks must be a sequence of fastnn.Network, got {type(networks).__name__}"
+            + (" (wrap one network in a list)" if _is_network(networks) else "")
+        )
+    networks = list(networks)
+    if not networks:
+        raise ValueError("networks must hold at least one Network")
+    for i, net in enumerate(networks):
+        if not _is_network(net):
+            raise TypeError(f"networks[{i}] must be a fastnn.Network, got {type(net).__name__}")
+    if len({id(net) for net in networks}) != len(networks):
+        raise ValueError("networks must not hold one Network twice: two threads would update one buffer")
+    first = networks[0]
+    for i, net in enumerate(networks):
+        if (net.dtype, net.sizes[0], net.sizes[-1]) != (first.dtype, first.sizes[0], first.sizes[-1]):
+            raise ValueError(
+                f"networks[{i}] has dtype {net.dtype.name} and sizes {list(net.sizes)}; every network "
+                f"must share networks[0]'s dtype ({first.dtype.name}), input size ({first.sizes[0]}) "
+                f"and output size ({first.sizes[-1]}) to train on one data set"
+            )
+    epochs = validation.check_int(epochs, "epochs", 0)
+    mini_batch_size = validation.check_int(mini_batch_size, "mini_batch_size", 1)
+    eta = validation.check_eta(eta)
+    lmbda = validation.check_lmbda(lmbda)
+    n_jobs = validation.check_n_jobs(n_jobs, usable_cores(), "the cores this process may use")
+    data = first.prepare(training_data, test_data)
+    validation.check_decay(eta, lmbda, data[0].shape[0])
+
+    def train(i):
+        return networks[i].train_arrays(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ",
+                                        lmbda=lmbda)
+
+    with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
+        futures = [pool.submit(train, i) for i in range(len(networks))]
+        wait(futures)
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
+    return [future.result() for future in futures]
