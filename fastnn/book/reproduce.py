@@ -60,6 +60,7 @@ import numpy as np
 from fastnn import plot
 from fastnn._io import atomic_write
 from fastnn._version import __version__
+from fastnn.book import segmentation
 from fastnn.datasets import load_mnist
 from fastnn.network import Network, compile_kernels
 from fastnn.parallel import train_many
@@ -818,8 +819,9 @@ def register_cli(subparsers):
         description="Run the chapter's experiments on real MNIST and print each result "
         "beside the book's.",
     )
-    p.add_argument("experiment", choices=["chapter1", "chapter3"],
-                   help="which chapter to reproduce (chapter3: network2's cross-entropy, L2, scaled init)")
+    p.add_argument("experiment", choices=["chapter1", "chapter3", "segmentation"],
+                   help="chapter1: the chapter's experiments; chapter3: network2's (cross-entropy, L2, "
+                   "scaled init); segmentation: reading lines of digits")
     p.add_argument("--quick", action="store_true",
                    help="small version for CI: chapter1 3 epochs, one seed, SVM on a subset (< 1 min); "
                    "chapter3 a few epochs on 1,000 images (seconds)")
@@ -832,11 +834,14 @@ def register_cli(subparsers):
                    help="skip the SVM baselines (the slowest part of chapter1's full run)")
     p.add_argument("--plot", type=Path, metavar="DIR",
                    help="draw each experiment's accuracy per epoch into DIR/chapter1.png (needs matplotlib)")
+    segmentation.add_arguments(p)
     p.set_defaults(func=_run_cli)
     return p
 
 
 def _run_cli(args):
+    if args.experiment == "segmentation":
+        return segmentation.run_cli(args)
     check_output_path(args.json, "--json")  # before, not after, minutes of training
     if args.plot is not None:
         if args.plot.exists() and not args.plot.is_dir():
@@ -860,7 +865,7 @@ def _run_cli(args):
     if args.json is not None:
         results.to_json(args.json)
         print(f"saved {args.json}", file=sys.stderr)
-    if args.plot is not None and any(r.history for r in results.rows):
+    if args.plot is not None and args.experiment == "chapter1" and any(r.history for r in results.rows):
         args.plot.mkdir(exist_ok=True)
         plot.chapter1(results, path=args.plot / "chapter1.png")
         print(f"saved {args.plot / 'chapter1.png'}", file=sys.stderr)
