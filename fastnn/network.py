@@ -7,13 +7,16 @@ policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. E
 follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
+import copy
 import threading
 import time
+import warnings
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastnn import _config, _layout, kernels, parallel, persistence, training, validation
+from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import (
@@ -40,6 +43,9 @@ COSTS = tuple(kernels.COST_IDS)
 #: ``large_weight_initializer``) or N(0, 1/n_in) (its ``default_weight_initializer``);
 #: biases N(0, 1) in both.
 INITS = ("normal", "scaled")
+#: network2.py's JSON ``cost`` (its class name) for each of our costs, and back.
+_NETWORK2_COST = {"quadratic": "QuadraticCost", "cross-entropy": "CrossEntropyCost"}
+_COST_OF_NETWORK2 = {v: k for k, v in _NETWORK2_COST.items()}
 
 
 def _check_training(epochs, mini_batch_size, eta, n_jobs):
@@ -234,6 +240,34 @@ class Network:
         extra = "" if self.cost_name == "quadratic" else f", cost='{self.cost_name}'"
         extra += "" if self.init == "normal" else f", init='{self.init}'"
         return f"Network(sizes={list(self.sizes)}{extra}, dtype='{self.dtype.name}')"
+
+    # -- copies and pickles --------------------------------------------------------------
+    # ``weights``/``biases`` are views into ``params``; pickle (and so ``copy``, joblib,
+    # Dask) would store them as separate arrays and restore them detached from the buffer,
+    # which would then lose its 64-byte alignment. So the views are dropped from the state
+    # and rebuilt, into a fresh aligned buffer, on the way back. The generator travels with
+    # the state, so a copy continues exactly as its original would.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_weights"], state["_biases"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._params = aligned_copy(self._params)
+        weights, biases = self._views(self._params)
+        self._weights, self._biases = tuple(weights), tuple(biases)
+
+    def __copy__(self):
+        # A shallow copy would share the parameter buffer and the generator: training one
+        # network would change the other. A copy of a Network is always a whole new one.
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     # -- input conversion (the rules are fastnn.validation's) -------------------------------
     def _inputs(self, X, name="X"):
@@ -705,10 +739,18 @@ class Network:
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
         The file (format: :mod:`fastnn.persistence`) holds ``format_version``, ``sizes``,
-        ``dtype``, ``cost``, ``init`` and ``weights_<l>`` / ``biases_<l>`` in the book's shapes; it is read by
-        :func:`fastnn.load` without pickle. It is written to a temporary file in the same directory, flushed to disk
-        and renamed over ``path``, so a crash or a concurrent save never leaves a torn
-        file. ``path`` is used as given (no suffix is added).
+        ``dtype``, ``cost``, ``init``, ``weights_<l>`` / ``biases_<l>`` in the book's shapes and
+        ``rng_state``, the generator's state as JSON text, so that the loaded network
+        shuffles its next epochs exactly as this one would have; it is read by
+        :func:`fastnn.load` without pickle. It is written to a temporary file in the same
+        directory, flushed to disk and renamed over ``path``, so a crash or a concurrent
+        save never leaves a torn file. ``path`` is used as given (no suffix is added).
+
+        A path ending in ``.json`` is written in network2.py's JSON format instead
+        (``sizes``, ``weights``, ``biases`` as column vectors, ``cost``: ``CrossEntropyCost`` for
+        ``cost='cross-entropy'``; the book's
+        Chapter 3 code reads it with ``network2.load``): values as float64, exactly; no
+        dtype and no generator state.
 
         Parameters
         ----------
@@ -718,7 +760,21 @@ class Network:
         -------
         pathlib.Path
         """
-        return persistence.save(self, path)
+        if Path(path).suffix.lower() == ".json":
+            return persistence.save_json(path, self.sizes, self.weights, self.biases,
+                                         cost=_NETWORK2_COST[self.cost_name])
+        return persistence.save(self, path, generator=self._rng)
+
+    def to_onnx(self, path=None, *, dtype="float32"):
+        """Export to ONNX (Gemm + Sigmoid per layer, opset 13); see :func:`fastnn.onnx.to_onnx`.
+
+        Needs ``pip install "fastnn[onnx]"``.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        return onnx.to_onnx(self, path, dtype=dtype)
 
 
 class _Prepared:
@@ -739,15 +795,23 @@ def _quadratic_cost(out, Y):
 
 
 def load(path):
-    """Read a network written by :meth:`Network.save`.
+    """Read a network written by :meth:`Network.save`, or a network2.py JSON file.
 
     Parameters
     ----------
     path : str or os.PathLike
+        An ``.npz`` written by :meth:`Network.save`, or (by the suffix ``.json``) a
+        model saved by the book's ``network2.py`` (``{"sizes", "weights", "biases",
+        "cost"}``, biases as column vectors), read as a float64 network with a fresh
+        generator. The JSON file's size is checked before it is parsed and its declared
+        ``sizes`` against every array before a network is allocated.
 
     Returns
     -------
     Network
+        With the saved generator state, so that training continues exactly as the saved
+        network's would have. Files written before fastnn saved it (no ``rng_state``
+        entry) load with a fresh, unseeded generator.
 
     Raises
     ------
@@ -755,11 +819,24 @@ def load(path):
         No file at ``path``.
     fastnn.persistence.ModelFileError
         The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
-        never used), or is not a fastnn model of a known format version.
+        never used), or is not a fastnn model of a known format version; for JSON: too
+        large, not JSON, or not network2's layout (the message names the entry).
+
+    Notes
+    -----
+    A network2 file's ``cost`` gives the network's: ``CrossEntropyCost`` loads as
+    ``cost="cross-entropy"``, ``QuadraticCost`` as ``"quadratic"``.
     """
-    sizes, dtype, weights, biases, options = persistence.read_network(path)
-    net = Network(sizes, dtype=dtype, **options)
-    net.weights, net.biases = weights, biases
+    if Path(path).suffix.lower() == ".json":
+        sizes, weights, biases, cost = persistence.read_json(path)
+        net = Network(sizes, cost=_COST_OF_NETWORK2[cost])
+        net.weights, net.biases = weights, biases
+        return net
+    model = persistence.read_model(path)
+    net = Network(model.sizes, dtype=model.dtype, **model.options)
+    net.weights, net.biases = model.weights, model.biases
+    if model.generator is not None:
+        net._rng = model.generator
     return net
 
 
