@@ -10,7 +10,6 @@ follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 import copy
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numba

@@ -240,7 +240,9 @@ def read_model(path):
                 raise ModelFileError(f"{path}: missing entry {key!r}")
             value = str(arrays[key])
             if value not in choices:
-                raise ModelFileError(f"{path}: invalid model header: {key} must be one of {list(choices)}, got {value!r}")
+                raise ModelFileError(
+                    f"{path}: invalid model header: {key} must be one of {list(choices)}, got {value!r}"
+                )
             options[key] = value
     try:
         sizes = validation.check_sizes(sizes)

@@ -206,7 +206,9 @@ def check_choice(value, name, choices):
         Not one of ``choices``.
     """
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(choices)}, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a string, one of {list(choices)}, got {value!r} of type {type(value).__name__}"
+        )
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value

@@ -68,7 +68,8 @@ def test_cli_accepts_chapter3():
 
 
 def test_readme_tool(mnist_dir, quick, tmp_path):
-    spec = importlib.util.spec_from_file_location("update_readme_chapter3", REPO / "tools" / "update_readme_chapter3.py")
+    spec = importlib.util.spec_from_file_location("update_readme_chapter3",
+                                                  REPO / "tools" / "update_readme_chapter3.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     results_json = tmp_path / "r.json"
@@ -105,8 +106,9 @@ def test_bench_cost_rows_side_by_side(mnist_dir, tmp_path, capsys):
     assert rc == 0
     report = json.loads(path.read_text())
     rows = {(r["impl"], r["cost"], r["lmbda"]): r for r in report["rows"]}
-    assert set(rows) == {(i, c, l) for i in ("numba", "numpy-matrix") for c, l in (("quadratic", 0.0), ("cross-entropy", 5.0))}
-    for (impl, cost, lmbda), row in rows.items():
+    costs = (("quadratic", 0.0), ("cross-entropy", 5.0))
+    assert set(rows) == {(i, c, lam) for i in ("numba", "numpy-matrix") for c, lam in costs}
+    for (impl, _cost, _lmbda), row in rows.items():
         quad = rows[(impl, "quadratic", 0.0)]
         ratios = sorted(e / q for e, q in zip(row["epoch_s"], quad["epoch_s"]))
         assert row["vs_quadratic"] == pytest.approx(sum(ratios) / 2)  # the median of two

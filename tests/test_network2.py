@@ -356,7 +356,8 @@ def test_kernel_rescaling_many_times_matches_reference():
     numba_impl, ref = IMPLEMENTATIONS["numba"](net), IMPLEMENTATIONS["numpy-matrix"](net)
     for impl in (numba_impl, ref):
         impl.epoch(X, Y, perm, 1, 0.5, lmbda=24.0)  # 1 - 0.5 * 24 / 60 = 0.8: s < 1/1024 every 31 steps
-    for got, want in zip(*[sum(impl.weights_biases(), []) for impl in (numba_impl, ref)]):
+    (w, b), (ref_w, ref_b) = numba_impl.weights_biases(), ref.weights_biases()
+    for got, want in zip(w + b, ref_w + ref_b):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
@@ -407,7 +408,8 @@ def test_defaults_are_chapter_1():
 
 
 @pytest.mark.parametrize("kwargs, error, fragment", [
-    (dict(cost="log-likelihood"), ValueError, "cost must be one of ['quadratic', 'cross-entropy'], got 'log-likelihood'"),
+    (dict(cost="log-likelihood"), ValueError,
+     "cost must be one of ['quadratic', 'cross-entropy'], got 'log-likelihood'"),
     (dict(cost=None), TypeError, "cost must be a string"),
     (dict(init="large"), ValueError, "init must be one of ['normal', 'scaled'], got 'large'"),
     (dict(init=1), TypeError, "init must be a string"),

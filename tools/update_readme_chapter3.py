@@ -86,7 +86,8 @@ def update_text(readme_text, section):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", type=Path, default=DEFAULT_JSON,
-                        help=f"JSON saved by fastnn reproduce chapter3 --json (default {DEFAULT_JSON.relative_to(ROOT)})")
+                        help="JSON saved by fastnn reproduce chapter3 --json "
+                        f"(default {DEFAULT_JSON.relative_to(ROOT)})")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if the README is out of date; change nothing")

@@ -422,7 +422,8 @@ def _make_cases(options, dtype, data):
         n = min(n_train, options.per_sample_subset) if impl == PER_SAMPLE else n_train
         cases.extend(
             _Case(impl, m, dtype, n, n_train,
-                  lambda impl=impl, n=n, m=m, cost=cost: _TableRunner(impl, nets[cost[0]], X[:n], Y[:n], m, eta, cost[1]),
+                  lambda impl=impl, n=n, m=m, cost=cost: _TableRunner(
+                      impl, nets[cost[0]], X[:n], Y[:n], m, eta, cost[1]),
                   cost=cost)
             for m in options.mini_batch_size
             for cost in costs
