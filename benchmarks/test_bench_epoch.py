@@ -121,6 +121,36 @@ def test_sgd_epoch(benchmark, mnist_by_dtype, impl, m, dtype, hidden):
         )
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m", [1, 10])
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy+L2"])
+def test_sgd_epoch_cost(benchmark, mnist_by_dtype, cost, m, dtype):
+    """Chapter 3's options (cross-entropy, scaled init, lambda = 5) against Chapter 1's cost.
+
+    The numba kernel on 784-30-10; both costs land in one group, so the table compares them
+    (``fastnn bench --cost quadratic,cross-entropy:5`` interleaves them within each repeat).
+    """
+    sizes = [784, 30, 10]
+    X, Y, _X_test, _y_test = mnist_by_dtype(dtype)
+    n = SMOKE_N if benchmark.disabled else N_TRAIN
+    X, Y = X[:n], Y[:n]
+    network2 = cost != "quadratic"
+    lmbda = 5.0 if network2 else 0.0
+    benchmark.group = f"sgd_epoch_cost|{'-'.join(map(str, sizes))}|m={m}|{dtype}"
+    fastnn.compile_kernels(dtype)
+    net = fastnn.Network(sizes, cost="cross-entropy" if network2 else "quadratic",
+                         init="scaled" if network2 else "normal", seed=0, dtype=dtype)
+    runner = IMPLEMENTATIONS["numba"](net)
+    runner.epoch(X, Y, np.arange(min(n, WARMUP_N)), m, ETA, lmbda=lmbda)
+    rng = np.random.default_rng(0)
+
+    def setup():
+        return (X, Y, rng.permutation(n), m, ETA), {"lmbda": lmbda}
+
+    benchmark.pedantic(runner.epoch, setup=setup, rounds=ROUNDS, warmup_rounds=0)
+    benchmark.extra_info.update(impl="numba", cost=cost, lmbda=lmbda, sizes=sizes, m=m, dtype=dtype, n_timed=n)
+
+
 needs_two_threads = pytest.mark.skipif(
     __import__("numba").config.NUMBA_NUM_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2"
 )

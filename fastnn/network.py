@@ -11,7 +11,6 @@ import contextlib
 import copy
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numba
@@ -20,12 +19,33 @@ import numpy as np
 from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
 from fastnn.training import EpochResult, History, TrainingInterrupted
-from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
+from fastnn.validation import (
+    check_choice,
+    check_decay,
+    check_dtype,
+    check_eta,
+    check_int,
+    check_lmbda,
+    check_n_jobs,
+    check_seed,
+    check_sizes,
+)
 
 __all__ = ["EpochResult", "History", "Network", "TrainingInterrupted", "compile_kernels", "load"]
 
 
 aligned_copy = _layout.aligned_copy  # kept importable from here
+
+#: The costs ``Network(cost=...)`` takes: Chapter 1's quadratic cost (Eq. 6) and Chapter 3's
+#: cross-entropy (Eq. 63), network2's ``QuadraticCost`` and ``CrossEntropyCost``.
+COSTS = tuple(kernels.COST_IDS)
+#: The initialisations ``Network(init=...)`` takes: Chapter 1's N(0, 1) weights (network2's
+#: ``large_weight_initializer``) or N(0, 1/n_in) (its ``default_weight_initializer``);
+#: biases N(0, 1) in both.
+INITS = ("normal", "scaled")
+#: network2.py's JSON ``cost`` (its class name) for each of our costs, and back.
+_NETWORK2_COST = {"quadratic": "QuadraticCost", "cross-entropy": "CrossEntropyCost"}
+_COST_OF_NETWORK2 = {v: k for k, v in _NETWORK2_COST.items()}
 
 
 def _check_training(epochs, mini_batch_size, eta, n_jobs):
@@ -110,13 +130,23 @@ class Network:
     ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
     C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
     are Numba kernels (:mod:`fastnn.kernels`); :mod:`fastnn.reference` is the same
-    algorithm in NumPy.
+    algorithm in NumPy. Chapter 3's improvements (the book's ``network2.py``) are
+    options of the same kernels: ``cost="cross-entropy"``, ``init="scaled"`` and
+    ``SGD(..., lmbda=...)``; the defaults are Chapter 1, computed exactly as before.
 
     Parameters
     ----------
     sizes : sequence of int
         Neurons per layer, input first: ``[784, 30, 10]`` is the book's digit classifier.
         At least two layers, each >= 1.
+    cost : {'quadratic', 'cross-entropy'}, default 'quadratic'
+        What training minimises and :meth:`cost` reports: the quadratic cost (Eq. 6), or
+        the cross-entropy C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]
+        (Chapter 3, Eq. 63), whose output error ``a - y`` has no sigma'(z) (Eq. 66), so
+        saturated output neurons still learn.
+    init : {'normal', 'scaled'}, default 'normal'
+        Initial weights from N(0, 1) (Chapter 1) or from N(0, 1/n_in), ``n_in`` the
+        layer's inputs (Chapter 3; network2's default). Biases are N(0, 1) in both.
     seed : int, numpy.random.SeedSequence or None, default None
         Seeds the network's ``numpy.random.Generator``, which draws the initial
         parameters and every epoch's shuffle. The same seed gives bit-identical
@@ -128,6 +158,10 @@ class Network:
     ----------
     sizes : tuple of int
     dtype : numpy.dtype
+    cost_name : str
+        The ``cost`` option (``cost`` itself is the method :meth:`cost`).
+    init : str
+        The ``init`` option.
     params : ndarray of shape (n_params_padded,)
         Every weight and bias in one C-contiguous buffer, starting on a 64-byte cache
         line (see :func:`fastnn._layout.aligned_copy`). Weight layer ``l`` is stored
@@ -145,14 +179,18 @@ class Network:
     Raises
     ------
     TypeError
-        ``sizes`` is not a sequence of integers, or ``dtype`` is not a dtype.
+        ``sizes`` is not a sequence of integers, ``dtype`` is not a dtype, or ``cost`` or
+        ``init`` is not a string.
     ValueError
-        Fewer than two layers, a size < 1, or a dtype other than float32/float64.
+        Fewer than two layers, a size < 1, a dtype other than float32/float64, or an
+        unknown ``cost`` or ``init``.
 
     Notes
     -----
     Initial weights and biases are drawn from N(0, 1), as in the book: all biases,
-    layer by layer, then all weights, in float64, then rounded to ``dtype``.
+    layer by layer, then all weights, in float64, then rounded to ``dtype``. With
+    ``init="scaled"`` the same draws of the weights are divided by ``sqrt(n_in)``
+    (network2's ``np.random.randn(y, x) / np.sqrt(x)``).
 
     Examples
     --------
@@ -165,9 +203,11 @@ class Network:
     (1,)
     """
 
-    def __init__(self, sizes, *, seed=None, dtype="float64"):
+    def __init__(self, sizes, *, cost="quadratic", init="normal", seed=None, dtype="float64"):
         self.sizes = check_sizes(sizes)
         self.dtype = check_dtype(dtype)
+        self.cost_name = check_choice(cost, "cost", COSTS)
+        self.init = check_choice(init, "init", INITS)
         self._rng = np.random.default_rng(check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
@@ -179,6 +219,8 @@ class Network:
             b[:] = self._rng.standard_normal(b.shape)
         for w in self.weights:
             w[:] = self._rng.standard_normal(w.shape)
+            if self.init == "scaled":
+                w /= np.sqrt(w.shape[1])  # network2: np.random.randn(y, x) / np.sqrt(x)
 
     @property
     def params(self):
@@ -259,8 +301,14 @@ class Network:
         """The kernels' network bundle ``(params, layers)``."""
         return (self._params if params is None else params), self._layers
 
+    def _objective(self, eta=1.0, lmbda=0.0, n=1):
+        """The kernels' ``objective`` bundle ``(cost_id, decay)``; ``decay = 1 - eta*lmbda/n``."""
+        return kernels.COST_IDS[self.cost_name], (1.0 if not lmbda else check_decay(eta, lmbda, n))
+
     def __repr__(self):
-        return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
+        extra = "" if self.cost_name == "quadratic" else f", cost='{self.cost_name}'"
+        extra += "" if self.init == "normal" else f", init='{self.init}'"
+        return f"Network(sizes={list(self.sizes)}{extra}, dtype='{self.dtype.name}')"
 
     # -- copies and pickles --------------------------------------------------------------
     # ``weights``/``biases`` are views into ``params``; pickle (and so ``copy``, joblib,
@@ -372,14 +420,17 @@ class Network:
         grad = np.empty_like(self.params)
         with self._in_use.reading("backprop"):
             self.check_params("backprop")
-            kernels.backprop(self._bundle(), X, Y, grad)
+            kernels.backprop(self._bundle(), X, Y, grad, kernels.COST_IDS[self.cost_name])
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
-    def update_mini_batch(self, X, y, eta):
+    def update_mini_batch(self, X, y, eta, lmbda=0.0, n=None):
         """One gradient-descent step on the mini-batch ``(X, y)``, Eq. (20)-(21).
 
-        ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``.
+        ``w <- w - (eta/m) sum_x dC_x/dw``, likewise for ``b``, with ``m = len(X)``. With
+        ``lmbda``, network2's ``update_mini_batch(mini_batch, eta, lmbda, n)``:
+        ``w <- (1 - eta*lmbda/n) w - (eta/m) sum_x dC_x/dw`` (Chapter 3, Eq. 93); biases
+        are not decayed.
 
         Parameters
         ----------
@@ -387,23 +438,36 @@ class Network:
         y : array_like of shape (m,) (int labels) or (m, n_out) (targets)
         eta : float
             Learning rate, > 0.
+        lmbda : float, default 0.0
+            L2 regularisation parameter, >= 0.
+        n : int, optional
+            Size of the whole training set (the L2 term is ``lmbda / (2n) sum ||w||^2``);
+            default ``m``, the batch being the training set. At least ``m``.
 
         Returns
         -------
         float
-            Mean cost C_x of the batch before the step.
+            Mean cost C_x of the batch before the step (without the L2 term).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Invalid arguments; also ``eta * lmbda / n >= 1``.
         """
         eta = check_eta(eta)
+        lmbda = check_lmbda(lmbda)
         X, Y, _ = self._data((X, y), "mini-batch")
+        n = X.shape[0] if n is None else check_int(n, "n", X.shape[0])
+        objective = self._objective(eta, lmbda, n)
         rows = np.arange(X.shape[0], dtype=np.int64)
         data, indices, indptr = kernels.csr(X)
         with self._in_use.training("update_mini_batch"):
             self.check_params("update_mini_batch")
-            cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta)
+            cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta, objective)
             self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0, evaluation_data=None,
             monitor=(), callbacks=None, verbose=True, n_jobs=None):
         """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
 
@@ -428,6 +492,12 @@ class Network:
         test_data : (X, y) or iterable of (x, y), optional
             Its accuracy is measured after every epoch (the book's ``Epoch j: k / n``);
             ``y`` int labels or one-hot rows.
+        lmbda : float, default 0.0
+            L2 regularisation (network2's ``lmbda``, Chapter 3, Eq. 85-93): before each
+            step the weights (not the biases) are scaled by ``1 - eta * lmbda / n``, ``n``
+            the number of training samples, which must leave a factor > 0. Inside the
+            kernels the scaling is a per-layer factor, not a pass over the weights. The
+            monitored costs include the L2 term, as network2's ``total_cost(data, lmbda)``.
         evaluation_data : (X, y) or iterable of (x, y), optional
             Held-out data to watch during training (network2's name), e.g. MNIST's
             10,000 validation images; its accuracy is measured after every epoch. Use it,
@@ -522,17 +592,19 @@ class Network:
         ['evaluation_accuracy', 'evaluation_cost']
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
+        lmbda = check_lmbda(lmbda)
         callbacks = training._callbacks(callbacks)
         training.check_verbose(verbose)
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
         self.check_params("SGD")
+        check_decay(eta, lmbda, data.n)
         compile_kernels(self.dtype, parallel=self.splits(n_jobs, mini_batch_size))
         stop = threading.Event()
         progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
         try:
             with training.catch_interrupts(stop):
                 history = self.train_arrays(
-                    data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, caller="SGD"
+                    data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, caller="SGD", lmbda=lmbda
                 )
         finally:
             progress.close()
@@ -555,13 +627,28 @@ class Network:
             raise ValueError("monitor 'training_accuracy' needs training_data y as integer labels or one-hot rows")
         return _Prepared(X.shape[0], sets, wanted)
 
-    def _measure(self, prepared, which, accuracy, cost):
-        """``(correct, n, cost)`` of the network on a prepared set (None for what is not asked)."""
-        _X, Y, labels, x_csr = prepared.sets[which]
+    def _measure(self, prepared, which, accuracy, cost, lmbda=0.0):
+        """``(correct, n, cost)`` of the network on a prepared set (None for what is not asked).
+
+        The cost is the network's, with the L2 term of ``lmbda`` (:meth:`cost`).
+        """
+        X, Y, labels, x_csr = prepared.sets[which]
         out = np.empty_like(Y)
         kernels.feedforward_csr(self._bundle(), x_csr, out)
         correct = int(np.count_nonzero(np.argmax(out, axis=1) == labels)) if accuracy else None
-        return correct, Y.shape[0], (_quadratic_cost(out, Y) if cost else None)
+        if not cost:
+            return correct, Y.shape[0], None
+        if self.cost_name == "quadratic":
+            value = _quadratic_cost(out, Y)
+        else:
+            value = float(kernels.total_cost(self._bundle(), X, Y, kernels.COST_IDS[self.cost_name]) / X.shape[0])
+        return correct, Y.shape[0], value + self._l2_term(lmbda, X.shape[0])
+
+    def _l2_term(self, lmbda, n):
+        """network2's ``0.5*(lmbda/n)*sum(||w||^2)`` (Chapter 3, Eq. 85), 0.0 without ``lmbda``."""
+        if not lmbda:
+            return 0.0
+        return 0.5 * (lmbda / n) * sum(float(np.sum(np.square(w, dtype=np.float64))) for w in self.weights)
 
     def splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
@@ -579,25 +666,27 @@ class Network:
         """
         return parallel.splits(self._layers[:, LD], n_jobs, mini_batch_size, self.dtype)
 
-    def run_epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None):
+    def run_epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None, objective=None):
         """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks.
 
         For package use (the benchmarks' table, ``tools/threads_report.py``): no checks.
         ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)`` (from
         :meth:`prepare`), ``perm`` the int64 order of the samples, ``n_jobs`` resolved
-        (>= 1). Returns the summed training cost.
+        (>= 1), ``objective`` the kernels' ``(cost_id, decay)`` (default: this network's
+        cost, no weight decay). Returns the summed training cost.
         """
         net = self._bundle(params)
+        objective = self._objective() if objective is None else objective
         if not self.splits(n_jobs, mini_batch_size):
-            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta)
+            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective)
         with parallel.parallel_region() as parallel_ok:
             if not parallel_ok:  # the serial kernel's numbers are the parallel one's, bit for bit
-                return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta)
+                return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective)
             previous = numba.get_num_threads()
             numba.set_num_threads(n_jobs)
             try:
                 return kernels.sgd_epoch_parallel(
-                    net, inputs, perm, mini_batch_size, eta, n_jobs, parallel.min_block(self.dtype)
+                    net, inputs, perm, mini_batch_size, eta, objective, n_jobs, parallel.min_block(self.dtype)
                 )
             finally:
                 numba.set_num_threads(previous)
@@ -615,7 +704,8 @@ class Network:
         return data
 
     def train_arrays(
-        self, data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs=1, prefix="", caller="train_arrays"
+        self, data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs=1, prefix="", caller="train_arrays",
+        lmbda=0.0,
     ):
         """:meth:`SGD`'s epoch loop on data from :meth:`prepare`, arguments already checked.
 
@@ -630,14 +720,17 @@ class Network:
         with self._in_use.training(caller):
             self.check_params(caller)
             return self._run_epochs(
-                data, inputs, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, prefix
+                data, inputs, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, prefix, lmbda
             )
 
-    def _run_epochs(self, data, inputs, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, prefix):
+    def _run_epochs(
+        self, data, inputs, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs, prefix, lmbda
+    ):
         return training.run_epochs(
             self, self._rng, n_samples=data.n, epochs=epochs, mini_batch_size=mini_batch_size, eta=eta,
-            train_chunk=lambda perm, eta: self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs),
-            measure=lambda which, acc, cost: self._measure(data, which, acc, cost),
+            train_chunk=lambda perm, eta: self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs,
+                                                         objective=self._objective(eta, lmbda, data.n)),
+            measure=lambda which, acc, cost: self._measure(data, which, acc, cost, lmbda),
             sets=data.monitors, callbacks=callbacks, progress=progress, stop=stop, prefix=prefix,
         )
 
@@ -672,23 +765,37 @@ class Network:
             self.check_params("evaluate")
             return self.count_correct(X, labels)
 
-    def cost(self, data):
-        """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
+    def cost(self, data, lmbda=0.0):
+        """The network's cost over ``data``, network2's ``total_cost``.
+
+        Quadratic (``cost="quadratic"``): C = 1/(2n) sum_x |y(x) - a|^2, Eq. (6).
+        Cross-entropy: C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)],
+        Eq. (63), computed from the output layer's weighted inputs z, so it stays finite
+        (and exact) where an output rounds to 0 or 1. ``lmbda`` adds the L2 term
+        ``0.5*(lmbda/n) * sum_w ||w||^2`` (Eq. 85-87), ``n`` the number of samples in
+        ``data``, as network2 does.
 
         Parameters
         ----------
         data : (X, y) or iterable of (x, y)
+        lmbda : float, default 0.0
+            Regularisation parameter, >= 0.
 
         Returns
         -------
         float
         """
+        lmbda = check_lmbda(lmbda)
         X, Y, _ = self._data(data, "data")
-        out = np.empty_like(Y)
         with self._in_use.reading("cost"):
             self.check_params("cost")
-            kernels.feedforward(self._bundle(), X, out)
-        return _quadratic_cost(out, Y)
+            if self.cost_name == "quadratic":  # Chapter 1's expression, as before the option
+                out = np.empty_like(Y)
+                kernels.feedforward(self._bundle(), X, out)
+                cost = _quadratic_cost(out, Y)
+            else:
+                cost = float(kernels.total_cost(self._bundle(), X, Y, kernels.COST_IDS[self.cost_name]) / X.shape[0])
+        return cost + self._l2_term(lmbda, X.shape[0])
 
     def predict(self, X):
         """Class labels: the index of the most active output neuron, as :meth:`evaluate` counts.
@@ -786,7 +893,7 @@ class Network:
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
         The file (format: :mod:`fastnn.persistence`) holds ``format_version``, ``sizes``,
-        ``dtype``, ``weights_<l>`` / ``biases_<l>`` in the book's shapes and
+        ``dtype``, ``cost``, ``init``, ``weights_<l>`` / ``biases_<l>`` in the book's shapes and
         ``rng_state``, the generator's state as JSON text, so that the loaded network
         shuffles its next epochs exactly as this one would have; it is read by
         :func:`fastnn.load` without pickle. It is written to a temporary file in the same
@@ -794,7 +901,8 @@ class Network:
         save never leaves a torn file. ``path`` is used as given (no suffix is added).
 
         A path ending in ``.json`` is written in network2.py's JSON format instead
-        (``sizes``, ``weights``, ``biases`` as column vectors, ``cost``; the book's
+        (``sizes``, ``weights``, ``biases`` as column vectors, ``cost``: ``CrossEntropyCost`` for
+        ``cost='cross-entropy'``; the book's
         Chapter 3 code reads it with ``network2.load``): values as float64, exactly; no
         dtype and no generator state.
 
@@ -819,7 +927,8 @@ class Network:
         with self._in_use.reading("save"):
             self.check_params("save")  # load refuses non-finite parameters: never write them
             if Path(path).suffix.lower() == ".json":
-                return persistence.save_json(path, self.sizes, self.weights, self.biases)
+                return persistence.save_json(path, self.sizes, self.weights, self.biases,
+                                             cost=_NETWORK2_COST[self.cost_name])
             return persistence.save(self, path, generator=self._rng)
 
     def to_onnx(self, path=None, *, dtype="float32"):
@@ -881,26 +990,18 @@ def load(path):
         version (its cost is bounded by the file: see :func:`fastnn.persistence.read_model`); for JSON: too
         large, not JSON, or not network2's layout (the message names the entry).
 
-    Warns
+    Notes
     -----
-    fastnn.persistence.CostWarning
-        A network2 file trained with ``CrossEntropyCost``: feedforward and evaluate are
-        exact, but fastnn's SGD trains Chapter 1's quadratic cost.
+    A network2 file's ``cost`` gives the network's: ``CrossEntropyCost`` loads as
+    ``cost="cross-entropy"``, ``QuadraticCost`` as ``"quadratic"``.
     """
     if Path(path).suffix.lower() == ".json":
         sizes, weights, biases, cost = persistence.read_json(path)
-        net = Network(sizes)
+        net = Network(sizes, cost=_COST_OF_NETWORK2[cost])
         net.weights, net.biases = weights, biases
-        if cost != "QuadraticCost":
-            warnings.warn(
-                f"{path} was trained by network2.py with its {cost}; fastnn trains Chapter 1's quadratic "
-                "cost, so feedforward and evaluate are exact but further SGD follows the quadratic cost",
-                persistence.CostWarning,
-                stacklevel=2,
-            )
         return net
     model = persistence.read_model(path)
-    net = Network(model.sizes, dtype=model.dtype)
+    net = Network(model.sizes, dtype=model.dtype, **model.options)
     net.weights, net.biases = model.weights, model.biases
     if model.generator is not None:
         net._rng = model.generator
@@ -951,13 +1052,13 @@ def _compile_kernels(dt, parallel_too):
     data, indices, indptr = kernels.csr(X)
     inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
-        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1)
+        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
         kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
         kernels.feedforward(net._bundle(), X, Y)
         _compiled.add((dt, "serial"))
     if parallel_too and (dt, "parallel") not in _compiled:
         with parallel.parallel_region() as parallel_ok:
             if parallel_ok:  # else the serial kernel runs instead (see parallel.parallel_region)
-                kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, 2, 1)
+                kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, net._objective(), 2, 1)
                 _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

@@ -192,8 +192,8 @@ def _is_network(obj):
     return callable(getattr(type(obj), "train_arrays", None)) and callable(getattr(type(obj), "prepare", None))
 
 
-def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
-               monitor=(), n_jobs=-1, verbose=False):
+def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, lmbda=0.0,
+               evaluation_data=None, monitor=(), n_jobs=-1, verbose=False):
     """Train several networks at once on one data set, one network per thread.
 
     Each network is trained exactly as ``net.SGD(training_data, epochs,
@@ -208,8 +208,8 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     ----------
     networks : sequence of Network
         Distinct networks of one dtype, one input size and one output size; any
-        hidden layers. Trained in place.
-    training_data, epochs, mini_batch_size, eta, test_data, evaluation_data, monitor
+        hidden layers, costs and initialisations. Trained in place.
+    training_data, epochs, mini_batch_size, eta, test_data, lmbda, evaluation_data, monitor
         As in :meth:`fastnn.Network.SGD`.
     n_jobs : int or None, default -1
         Threads: -1 is every core this process may use (:func:`usable_cores`), None is
@@ -285,18 +285,20 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     epochs = validation.check_int(epochs, "epochs", 0)
     mini_batch_size = validation.check_int(mini_batch_size, "mini_batch_size", 1)
     eta = validation.check_eta(eta)
+    lmbda = validation.check_lmbda(lmbda)
     n_jobs = validation.check_n_jobs(n_jobs, usable_cores(), "the cores this process may use")
     training.check_verbose(verbose)
     for i, net in enumerate(networks):
         net.check_params(f"train_many: networks[{i}]")
     data = first.prepare(training_data, test_data, evaluation_data, monitor)
+    validation.check_decay(eta, lmbda, data.n)
     stop = threading.Event()  # set by Ctrl-C: every thread stops at its next chunk
     progress = training.Progress(verbose, epochs * data.n * len(networks), desc="train_many", epochs=epochs,
                                  n_networks=len(networks))
 
     def train(i):
         return networks[i].train_arrays(data, epochs, mini_batch_size, eta, [], progress, stop,
-                                        prefix=f"[network {i}] ", caller=f"train_many: networks[{i}]")
+                                        prefix=f"[network {i}] ", caller=f"train_many: networks[{i}]", lmbda=lmbda)
 
     try:
         with training.catch_interrupts(stop), ThreadPoolExecutor(

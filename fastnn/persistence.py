@@ -8,6 +8,10 @@ A model file is a NumPy ``.npz`` archive (no pickle) holding
     int64 array, the layer sizes, input first;
 ``dtype``
     string scalar, ``'float64'`` or ``'float32'``;
+``cost``, ``init``
+    string scalars, the network's options (``'quadratic'`` or ``'cross-entropy'``;
+    ``'normal'`` or ``'scaled'``); since version 2. Version 1 files (without them) are
+    read as Chapter 1's ``'quadratic'`` and ``'normal'``;
 ``weights_<l>``, ``biases_<l>``
     for each layer ``l``, the book's shapes ``(sizes[l+1], sizes[l])`` and ``(sizes[l+1],)``;
 ``rng_state`` (optional)
@@ -74,8 +78,12 @@ __all__ = [
     "save_json",
 ]
 
-#: Version of the ``.npz`` layout written by :func:`save`.
-FORMAT_VERSION = 1
+#: Version of the ``.npz`` layout written by :func:`save` (2: ``cost`` and ``init`` added).
+FORMAT_VERSION = 2
+#: Versions :func:`read` accepts.
+READABLE_VERSIONS = (1, 2)
+#: Chapter 1's options, those of a version 1 file.
+DEFAULT_OPTIONS = {"cost": "quadratic", "init": "normal"}
 
 
 class ModelFileError(ValueError):
@@ -87,10 +95,10 @@ class CostWarning(UserWarning):
 
 
 #: What :func:`read_model` returns; ``generator`` is None for files without ``rng_state``.
-Model = collections.namedtuple("Model", ["sizes", "dtype", "weights", "biases", "generator"])
+Model = collections.namedtuple("Model", ["sizes", "dtype", "weights", "biases", "generator", "options"])
 
 
-def save_arrays(path, sizes, dtype, weights, biases, rng_state=None):
+def save_arrays(path, sizes, dtype, weights, biases, rng_state=None, *, cost="quadratic", init="normal"):
     """Write a model file from its parts, atomically; see the module docstring for the format.
 
     Parameters
@@ -103,6 +111,8 @@ def save_arrays(path, sizes, dtype, weights, biases, rng_state=None):
         The book's shapes, one per layer.
     rng_state : dict, optional
         A ``bit_generator.state``, stored as JSON text in ``rng_state``.
+    cost, init : str, default 'quadratic', 'normal'
+        The network's options (:class:`fastnn.Network`).
 
     Returns
     -------
@@ -113,6 +123,8 @@ def save_arrays(path, sizes, dtype, weights, biases, rng_state=None):
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "sizes": np.array(sizes, dtype=np.int64),
         "dtype": np.array(np.dtype(dtype).name),
+        "cost": np.array(str(cost)),
+        "init": np.array(str(init)),
     }
     if rng_state is not None:
         arrays["rng_state"] = np.array(json.dumps(rng_state))
@@ -130,7 +142,7 @@ def save(net, path, generator=None):
     ``generator`` (the network's ``numpy.random.Generator``) is saved as ``rng_state``.
     """
     state = None if generator is None else generator.bit_generator.state
-    return save_arrays(path, net.sizes, net.dtype, net.weights, net.biases, state)
+    return save_arrays(path, net.sizes, net.dtype, net.weights, net.biases, state, cost=net.cost_name, init=net.init)
 
 
 #: The bit generators whose state :func:`generator_from_state` restores: NumPy's own, by
@@ -173,8 +185,11 @@ _RNG_STATE_BYTES = 1 << 16  # a generator state as JSON text: a few hundred char
 _HEADER_MEMBER_BYTES = 4096  # each header member is a scalar or a short vector
 
 
+_OPTION_MEMBERS = {"cost": ("quadratic", "cross-entropy"), "init": ("normal", "scaled")}  # version 2
+
+
 def _model_member(name):
-    if name in _HEADER_MEMBERS or name == "rng_state":
+    if name in _HEADER_MEMBERS or name == "rng_state" or name in _OPTION_MEMBERS:
         return True
     kind, _, index = name.partition("_")
     return kind in ("weights", "biases") and index.isdigit() and len(index) <= 6
@@ -202,6 +217,9 @@ def read_model(path):
         Finite floating arrays of the book's shapes for ``sizes``.
     generator : numpy.random.Generator or None
         From ``rng_state``; None for files written without it.
+    options : dict
+        ``{"cost": ..., "init": ...}``, keyword arguments of :class:`fastnn.Network`
+        (Chapter 1's for version 1 files).
 
     Raises
     ------
@@ -240,10 +258,24 @@ def read_model(path):
             raise
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: malformed fastnn model file ({exc})") from exc
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ModelFileError(
-                f"{path}: format version {version} is not supported (this fastnn reads {FORMAT_VERSION})"
+                f"{path}: format version {version} is not supported (this fastnn reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))})"
             )
+        options = dict(DEFAULT_OPTIONS)
+        if version >= 2:
+            for key, choices in _OPTION_MEMBERS.items():
+                if key not in members:
+                    raise ModelFileError(f"{path}: missing entry {key!r}")
+                if members[key].shape != () or members[key].dtype.kind != "U" or members[key].nbytes > 256:
+                    raise ModelFileError(f"{path}: entry {key!r} must be one short string")
+                value = str(npz.read(key))
+                if value not in choices:
+                    raise ModelFileError(
+                        f"{path}: invalid model header: {key} must be one of {list(choices)}, got {value!r}"
+                    )
+                options[key] = value
         try:
             sizes = validation.check_sizes(sizes)
             dtype = validation.check_dtype(dtype)
@@ -263,7 +295,7 @@ def read_model(path):
                     f"{path}: entry {key!r} has shape {member.shape} and dtype {member.dtype}, "
                     f"expected shape {shape} floating"
                 )
-        extra = sorted(set(members) - set(expected) - set(_HEADER_MEMBERS) - {"rng_state"})
+        extra = sorted(set(members) - set(expected) - set(_HEADER_MEMBERS) - {"rng_state"} - set(_OPTION_MEMBERS))
         if extra:
             raise ModelFileError(f"{path}: entries {extra} do not belong to a network of sizes {list(sizes)}; not read")
         n_params = sum(math.prod(shape) for shape in expected.values())
@@ -293,7 +325,7 @@ def read_model(path):
                     f"array of shape {entry.shape} and dtype {entry.dtype})"
                 )
             generator = generator_from_state(str(npz.read("rng_state")), path)
-    return Model(sizes, dtype, weights, biases, generator)
+    return Model(sizes, dtype, weights, biases, generator, options)
 
 
 # --------------------------------------------------------------------------- network2 JSON

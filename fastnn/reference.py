@@ -1,9 +1,9 @@
-"""The NumPy baseline: Chapter 1's algorithm in the book's own names.
+"""The NumPy baseline: the book's algorithm in the book's own names.
 
 Everything here is plain NumPy, written to be read beside Nielsen's ``network.py``
-(*Neural Networks and Deep Learning*, Chapter 1). It is the independent implementation
-the Numba kernels are tested against, and the baseline they are benchmarked against.
-It comes in two forms:
+(*Neural Networks and Deep Learning*, Chapter 1) and ``network2.py`` (Chapter 3). It is
+the independent implementation the Numba kernels are tested against, and the baseline
+they are benchmarked against. It comes in two forms:
 
 * the book's **per-sample** algorithm: :func:`backprop` on one ``(x, y)`` at a time,
   its gradients summed by :func:`update_mini_batch`;
@@ -14,6 +14,14 @@ It comes in two forms:
 shape ``(n_out,)``; vectors are 1-D (the book uses ``(n, 1)`` columns; the arithmetic is
 the same). Update functions modify ``weights`` and ``biases`` in place, so they can be
 handed the views :attr:`fastnn.Network.weights` and :attr:`fastnn.Network.biases`.
+
+Chapter 3's improvements (``network2.py``) are keyword options with Chapter 1 as the
+default: ``cost=CrossEntropyCost`` (or :class:`QuadraticCost`, the default) chooses the
+output error (:meth:`CrossEntropyCost.delta` has no sigma'(z)) and the cost that
+:func:`total_cost` reports; ``lmbda`` with ``n`` (the training set's size) adds L2
+regularisation, network2's update ``w <- (1 - eta*(lmbda/n)) w - (eta/m) nabla_w``
+(biases are not decayed) and the term ``0.5*(lmbda/len(data)) * sum ||w||^2`` of
+:func:`total_cost`.
 """
 
 import numpy as np
@@ -30,6 +38,9 @@ __all__ = [
     "evaluate",
     "total_cost",
     "cost_derivative",
+    "QuadraticCost",
+    "CrossEntropyCost",
+    "COSTS",
 ]
 
 
@@ -64,6 +75,62 @@ def cost_derivative(output_activations, y):
     return output_activations - y
 
 
+class QuadraticCost:
+    """The quadratic cost C_x = |y - a|^2 / 2 (Chapter 1, Eq. 6), network2's ``QuadraticCost``."""
+
+    name = "quadratic"
+
+    @staticmethod
+    def fn(a, y):
+        """The cost of outputs ``a`` for targets ``y``, summed over every entry (all samples)."""
+        return 0.5 * np.linalg.norm(a - y) ** 2
+
+    @staticmethod
+    def delta(z, a, y):
+        """The output error dC_x/dz^L = (a - y) * sigma'(z), BP1 (Chapter 2, Eq. BP1)."""
+        return (a - y) * sigmoid_prime(z)
+
+
+class CrossEntropyCost:
+    """The cross-entropy cost C_x = -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] (Chapter 3, Eq. 63).
+
+    network2's ``CrossEntropyCost``: its output error has no sigma'(z) (Chapter 3,
+    Eq. 66), so a saturated output neuron that is wrong still learns quickly.
+    """
+
+    name = "cross-entropy"
+
+    @staticmethod
+    def fn(a, y):
+        """The cost of outputs ``a`` for targets ``y``, summed over every entry.
+
+        As network2 computes it, with ``np.nan_to_num``: ``a = y = 1`` gives ``0 * -inf =
+        nan``, turned into the correct 0. A saturated wrong output (``a = 1``, ``y = 0``)
+        gives ``inf``, turned into the largest float; :func:`fn_from_z` is exact there.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a)))
+
+    @staticmethod
+    def fn_from_z(z, y):
+        """The same cost from the weighted inputs ``z`` of the output layer (``a = sigmoid(z)``).
+
+        ``-y ln a - (1 - y) ln(1 - a) = ln(1 + e^z) - y z`` exactly (``ln a = -ln(1 + e^-z)``,
+        ``ln(1 - a) = -ln(1 + e^z)``), here as ``np.logaddexp(0, z) - y * z``: finite for
+        every finite ``z``, e.g. 1000 for ``z = 1000, y = 0`` where ``a`` rounds to 1.
+        """
+        return np.sum(np.logaddexp(0, z) - y * z)
+
+    @staticmethod
+    def delta(z, a, y):
+        """The output error dC_x/dz^L = a - y (Chapter 3, Eq. 66); ``z`` is unused, as in network2."""
+        return a - y
+
+
+#: The costs by the names :class:`fastnn.Network` takes (``cost="quadratic"``, ...).
+COSTS = {QuadraticCost.name: QuadraticCost, CrossEntropyCost.name: CrossEntropyCost}
+
+
 def feedforward(weights, biases, a):
     """Output of the network for input ``a``: ``a <- sigmoid(w a + b)`` per layer, Eq. (4).
 
@@ -83,7 +150,7 @@ def feedforward(weights, biases, a):
     return a
 
 
-def backprop(weights, biases, x, y):
+def backprop(weights, biases, x, y, *, cost=QuadraticCost):
     """Gradient of C_x for one sample, the book's ``backprop`` (BP1-BP4 of Chapter 2).
 
     Parameters
@@ -91,6 +158,8 @@ def backprop(weights, biases, x, y):
     x : ndarray of shape (n_in,)
     y : ndarray of shape (n_out,)
         Target output (one-hot for a digit label).
+    cost : QuadraticCost or CrossEntropyCost, default QuadraticCost
+        Whose output error ``cost.delta(z, a, y)`` starts the backward pass (network2).
 
     Returns
     -------
@@ -107,7 +176,10 @@ def backprop(weights, biases, x, y):
         zs.append(z)
         activation = sigmoid(z)
         activations.append(activation)
-    delta = cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
+    if cost is QuadraticCost:
+        delta = cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
+    else:
+        delta = cost.delta(zs[-1], activations[-1], y)
     nabla_b[-1] = delta
     nabla_w[-1] = np.outer(delta, activations[-2])
     for l in range(2, len(weights) + 1):
@@ -118,13 +190,14 @@ def backprop(weights, biases, x, y):
     return nabla_b, nabla_w
 
 
-def backprop_matrix(weights, biases, X, Y):
+def backprop_matrix(weights, biases, X, Y, *, cost=QuadraticCost):
     """Summed gradient of C_x over the rows of ``X``: all samples in one matrix pass.
 
     Parameters
     ----------
     X : ndarray of shape (m, n_in)
     Y : ndarray of shape (m, n_out)
+    cost : QuadraticCost or CrossEntropyCost, default QuadraticCost
 
     Returns
     -------
@@ -133,9 +206,13 @@ def backprop_matrix(weights, biases, X, Y):
     """
     activations = [X]
     for b, w in zip(biases, weights):
-        activations.append(sigmoid(activations[-1] @ w.T + b))
+        z = activations[-1] @ w.T + b
+        activations.append(sigmoid(z))
     a = activations[-1]
-    delta = cost_derivative(a, Y) * a * (1 - a)
+    if cost is QuadraticCost:
+        delta = cost_derivative(a, Y) * a * (1 - a)
+    else:
+        delta = cost.delta(z, a, Y)
     nabla_b = [None] * len(biases)
     nabla_w = [None] * len(weights)
     for l in range(1, len(weights) + 1):
@@ -147,45 +224,59 @@ def backprop_matrix(weights, biases, X, Y):
     return nabla_b, nabla_w
 
 
-def _apply(weights, biases, nabla_b, nabla_w, eta, m):
+def _apply(weights, biases, nabla_b, nabla_w, eta, m, lmbda=0.0, n=None):
+    if lmbda:
+        if n is None:
+            raise ValueError("n (the size of the training set) is needed with lmbda != 0")
+        for w, nw in zip(weights, nabla_w):
+            w[...] = (1 - eta * (lmbda / n)) * w - (eta / m) * nw  # network2's update
+        for b, nb in zip(biases, nabla_b):
+            b -= (eta / m) * nb
+        return
     for w, nw in zip(weights, nabla_w):
         w -= (eta / m) * nw
     for b, nb in zip(biases, nabla_b):
         b -= (eta / m) * nb
 
 
-def update_mini_batch(weights, biases, X, Y, eta):
+def update_mini_batch(weights, biases, X, Y, eta, *, lmbda=0.0, n=None, cost=QuadraticCost):
     """One gradient-descent step on a mini-batch, the book's per-sample loop, Eq. (20)-(21).
 
     ``w <- w - (eta/m) sum_x dC_x/dw`` and likewise for ``b``, with ``m = len(X)``;
-    ``weights`` and ``biases`` are updated in place.
+    ``weights`` and ``biases`` are updated in place. With ``lmbda`` (network2's L2
+    regularisation, Chapter 3, Eq. 93) the weights are first scaled:
+    ``w <- (1 - eta*(lmbda/n)) w - (eta/m) sum_x dC_x/dw``, ``n`` the size of the whole
+    training set (required then); biases are not decayed. ``cost`` as in :func:`backprop`.
     """
     nabla_b = [np.zeros_like(b) for b in biases]
     nabla_w = [np.zeros_like(w) for w in weights]
     for x, y in zip(X, Y):
-        delta_nabla_b, delta_nabla_w = backprop(weights, biases, x, y)
+        delta_nabla_b, delta_nabla_w = backprop(weights, biases, x, y, cost=cost)
         nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
         nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
-    _apply(weights, biases, nabla_b, nabla_w, eta, len(X))
+    _apply(weights, biases, nabla_b, nabla_w, eta, len(X), lmbda, n)
 
 
-def update_mini_batch_matrix(weights, biases, X, Y, eta):
+def update_mini_batch_matrix(weights, biases, X, Y, eta, *, lmbda=0.0, n=None, cost=QuadraticCost):
     """As :func:`update_mini_batch`, with the batch's gradient from :func:`backprop_matrix`."""
-    nabla_b, nabla_w = backprop_matrix(weights, biases, X, Y)
-    _apply(weights, biases, nabla_b, nabla_w, eta, len(X))
+    nabla_b, nabla_w = backprop_matrix(weights, biases, X, Y, cost=cost)
+    _apply(weights, biases, nabla_b, nabla_w, eta, len(X), lmbda, n)
 
 
-def sgd_epoch(weights, biases, X, Y, perm, mini_batch_size, eta, *, matrix=True):
+def sgd_epoch(weights, biases, X, Y, perm, mini_batch_size, eta, *, matrix=True, lmbda=0.0,
+              cost=QuadraticCost):
     """One epoch of SGD: mini-batches ``perm[k*m:(k+1)*m]`` of ``(X, Y)``, in order.
 
     The last, shorter batch is averaged over its own size. ``matrix`` selects
     :func:`update_mini_batch_matrix` (default) or the book's per-sample
-    :func:`update_mini_batch`.
+    :func:`update_mini_batch`. ``lmbda`` and ``cost`` as in :func:`update_mini_batch`,
+    with ``n = len(X)``: the training set is ``X``, as network2's
+    ``len(training_data)``.
     """
     update = update_mini_batch_matrix if matrix else update_mini_batch
     for k in range(0, len(perm), mini_batch_size):
         rows = perm[k : k + mini_batch_size]
-        update(weights, biases, X[rows], Y[rows], eta)
+        update(weights, biases, X[rows], Y[rows], eta, lmbda=lmbda, n=len(X), cost=cost)
 
 
 def evaluate(weights, biases, X, y):
@@ -193,7 +284,19 @@ def evaluate(weights, biases, X, y):
     return int(np.sum(np.argmax(feedforward(weights, biases, X), axis=1) == y))
 
 
-def total_cost(weights, biases, X, Y):
-    """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over the rows of ``X``, Eq. (6)."""
+def total_cost(weights, biases, X, Y, *, lmbda=0.0, cost=QuadraticCost):
+    """The mean cost over the rows of ``X``, network2's ``total_cost``.
+
+    Quadratic by default, C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6); ``cost=CrossEntropyCost``
+    gives C = -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] (Eq. 63, through
+    ``cost.fn`` with network2's ``nan_to_num``). ``lmbda`` adds the L2 term
+    ``0.5*(lmbda/n) * sum_w ||w||^2`` (Eq. 85-87), ``n = len(X)`` as in network2.
+    """
     a = feedforward(weights, biases, X)
-    return float(0.5 * np.sum((Y - a) ** 2) / len(X))
+    if cost is QuadraticCost:
+        c = float(0.5 * np.sum((Y - a) ** 2) / len(X))
+    else:
+        c = float(cost.fn(a, Y) / len(X))
+    if lmbda:
+        c += 0.5 * (lmbda / len(X)) * sum(float(np.linalg.norm(w) ** 2) for w in weights)
+    return c

@@ -40,11 +40,14 @@ from fastnn._io import check_outputs
 __all__ = [
     "DTYPES",
     "DataRangeWarning",
+    "check_choice",
     "check_data",
+    "check_decay",
     "check_dtype",
     "check_eta",
     "check_inputs",
     "check_int",
+    "check_lmbda",
     "check_n_jobs",
     "check_output_path",
     "check_real",
@@ -153,6 +156,63 @@ def check_eta(eta, name="eta"):
     if not np.isfinite(eta) or eta <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {eta}")
     return eta
+
+
+def check_lmbda(lmbda, name="lmbda"):
+    """The L2 regularisation parameter (network2's ``lmbda``) as a finite ``float`` >= 0.
+
+    Raises
+    ------
+    TypeError
+        Not a real number.
+    ValueError
+        Not finite, or < 0.
+    """
+    if isinstance(lmbda, (bool, np.bool_)) or not isinstance(lmbda, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {lmbda!r} of type {type(lmbda).__name__}")
+    lmbda = float(lmbda)
+    if not np.isfinite(lmbda) or lmbda < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {lmbda}")
+    return lmbda
+
+
+def check_decay(eta, lmbda, n):
+    """network2's weight decay factor ``1 - eta * (lmbda / n)`` (Chapter 3, Eq. 93), checked > 0.
+
+    ``n`` is the number of training samples. A factor <= 0 would flip or zero the
+    weights every step.
+
+    Raises
+    ------
+    ValueError
+        ``eta * lmbda / n >= 1``.
+    """
+    decay = 1 - eta * (lmbda / n)
+    if not decay > 0:
+        raise ValueError(
+            f"eta * lmbda / n must be < 1 (L2 regularisation scales the weights by 1 - eta*lmbda/n "
+            f"each step), got eta={eta}, lmbda={lmbda}, n={n} training samples"
+        )
+    return decay
+
+
+def check_choice(value, name, choices):
+    """``value``, a string among ``choices``.
+
+    Raises
+    ------
+    TypeError
+        Not a string.
+    ValueError
+        Not one of ``choices``.
+    """
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{name} must be a string, one of {list(choices)}, got {value!r} of type {type(value).__name__}"
+        )
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
 
 
 def check_seed(seed):

@@ -23,6 +23,7 @@ ROW_KEYS = {
     "epoch_s_median", "epoch_s_min", "epoch_s_max", "epoch_s", "samples_per_s",
     "gflop_per_epoch", "gflops", "peak_fraction", "speedup_vs_numpy_matrix",
     "shuffle_s", "kernel_s", "eval_s", "compile_s", "first_call_s", "test_accuracy", "note",
+    "cost", "lmbda", "vs_quadratic",
 }
 
 

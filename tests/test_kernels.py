@@ -10,6 +10,9 @@ from fastnn.bench.implementations import IMPLEMENTATIONS
 from fastnn.kernels import _cpu, _llvm, rows, sgd
 from fastnn.validation import one_hot
 
+#: The kernels' ``objective`` bundle of Chapter 1: the quadratic cost, no weight decay.
+CHAPTER_1 = (kernels.QUADRATIC, 1.0)
+
 
 def tiny_net(dtype="float64"):
     """The 2-2-1 net of the hand-worked examples, with every z = 0 for x = (1, 1) and (0, 0)."""
@@ -172,7 +175,7 @@ def test_epoch_cost_is_the_cost_before_each_update(mnist):
     X, Y = X[:20], one_hot(y[:20])
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
     params = net.params.copy()
-    got = kernels.sgd_epoch((params, net.layers), (*kernels.csr(X), Y), np.arange(20), 20, 3.0)
+    got = kernels.sgd_epoch((params, net.layers), (*kernels.csr(X), Y), np.arange(20), 20, 3.0, CHAPTER_1)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -260,11 +263,11 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     data, indices, indptr = kernels.csr(X)
     inputs = (data, indices, indptr, Y)
     want = net.params.copy()
-    want_cost = kernels.sgd_epoch((want, net.layers), inputs, perm, m, 3.0)
+    want_cost = kernels.sgd_epoch((want, net.layers), inputs, perm, m, 3.0, CHAPTER_1)
     assert not np.array_equal(want, net.params)
     for n_threads in (1, 2, 3):
         got = net.params.copy()
-        cost = kernels.sgd_epoch_parallel((got, net.layers), inputs, perm, m, 3.0, n_threads, SPLIT_SMALL)
+        cost = kernels.sgd_epoch_parallel((got, net.layers), inputs, perm, m, 3.0, CHAPTER_1, n_threads, SPLIT_SMALL)
         np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
         assert cost == want_cost
 

@@ -182,9 +182,9 @@ def test_every_epoch_visits_each_sample_exactly_once(small, monkeypatch):
     seen = []
     real = kernels.sgd_epoch
 
-    def spy(net, inputs, perm, m, eta):
+    def spy(net, inputs, perm, m, eta, objective):
         seen.append(perm.copy())
-        return real(net, inputs, perm, m, eta)
+        return real(net, inputs, perm, m, eta, objective)
 
     monkeypatch.setattr(kernels, "sgd_epoch", spy)
     fastnn.Network([6, 3], seed=0).SGD((X, y), 3, 7, 1.0, verbose=False)
@@ -398,7 +398,8 @@ def test_save_load_round_trip(tmp_path, dtype):
     np.testing.assert_array_equal(other.params, net.params)
     assert os.listdir(tmp_path) == ["model.npz"]
     with np.load(path, allow_pickle=False) as npz:
-        assert int(npz["format_version"]) == 1
+        assert int(npz["format_version"]) == 2
+        assert (str(npz["cost"]), str(npz["init"])) == ("quadratic", "normal")
         np.testing.assert_array_equal(npz["weights_0"], net.weights[0])
 
 

@@ -17,6 +17,11 @@ compilation of the Numba kernels.
 The book's per-sample code (``numpy-per-sample``) takes seconds per epoch, so it is
 timed on a subset (``--per-sample-subset``, default 5,000 images) and its times are
 scaled to the full epoch; its rows say so.
+
+``--cost quadratic,cross-entropy:5`` adds Chapter 3's network2 options (the
+cross-entropy cost, scaled initialisation, L2 regularisation with lambda = 5) as more
+configurations of the same run, each with its time relative to the quadratic cost's at
+the same implementation, ``m`` and dtype.
 """
 
 import argparse
@@ -239,12 +244,12 @@ def limit_threads(threads):
 class _TableRunner:
     """An entry of IMPLEMENTATIONS on one data set, with an evaluator on the test set."""
 
-    def __init__(self, name, net, X, Y, m, eta):
-        self.name, self.net, self.X, self.Y, self.m, self.eta = name, net, X, Y, m, eta
+    def __init__(self, name, net, X, Y, m, eta, lmbda=0.0):
+        self.name, self.net, self.X, self.Y, self.m, self.eta, self.lmbda = name, net, X, Y, m, eta, lmbda
         self.impl = IMPLEMENTATIONS[name](net)
 
     def epoch(self, perm):
-        self.impl.epoch(self.X, self.Y, perm, self.m, self.eta)
+        self.impl.epoch(self.X, self.Y, perm, self.m, self.eta, lmbda=self.lmbda)
 
     def evaluator(self):
         """A function ``(X, labels) -> correct`` over the current parameters (untimed set-up).
@@ -255,7 +260,7 @@ class _TableRunner:
         """
         weights, biases = self.impl.weights_biases()
         if self.name.startswith("numba"):
-            net = Network(self.net.sizes, dtype=self.net.dtype)
+            net = Network(self.net.sizes, cost=self.net.cost_name, dtype=self.net.dtype)
             for target, value in zip(net.weights + net.biases, weights + biases):
                 target[...] = value
             return net.count_correct
@@ -346,10 +351,13 @@ class _SklearnRunner:
 class _Case:
     """One configuration: implementation x m x dtype, on ``n`` samples scaled by ``scale``."""
 
-    def __init__(self, impl, m, dtype, n, n_train, make, note=""):
+    def __init__(self, impl, m, dtype, n, n_train, make, note="", cost=("quadratic", 0.0)):
         self.impl, self.m, self.dtype, self.n, self.make, self.note = impl, m, dtype, n, make, note
+        self.cost, self.lmbda = cost
         self.scale = n_train / n
         self.label = impl if n == n_train else f"{impl} [{n:,} imgs x{self.scale:g}]"
+        if cost != ("quadratic", 0.0):
+            self.label += f" [{_cost_label(cost)}]"
         self.runner, self.first_call = None, None
         self.shuffle, self.kernel, self.eval, self.correct = [], [], [], []
 
@@ -393,17 +401,32 @@ def _load(data_dir, dtype, n_train):
     return X, one_hot(y, 10, dtype), y, X_test, y_test
 
 
+def _cost_label(cost):
+    name, lmbda = cost
+    return name if not lmbda else f"{name}, λ={lmbda:g}"
+
+
 def _make_cases(options, dtype, data):
     """The configurations of one dtype, each with a factory of fresh runners."""
     X, Y, y, _X_test, _y_test = data
     sizes, n_train, eta = options.sizes, options.n_train, options.eta
+    costs = getattr(options, "cost", None) or [("quadratic", 0.0)]
+    nets = {
+        name: Network(sizes, cost=name, init="normal" if name == "quadratic" else "scaled", seed=options.seed,
+                      dtype=dtype)
+        for name in dict.fromkeys(c for c, _ in costs)
+    }
     net = Network(sizes, seed=options.seed, dtype=dtype)
     cases = []
     for impl in options.impl:
         n = min(n_train, options.per_sample_subset) if impl == PER_SAMPLE else n_train
         cases.extend(
-            _Case(impl, m, dtype, n, n_train, lambda impl=impl, n=n, m=m: _TableRunner(impl, net, X[:n], Y[:n], m, eta))
+            _Case(impl, m, dtype, n, n_train,
+                  lambda impl=impl, n=n, m=m, cost=cost: _TableRunner(
+                      impl, nets[cost[0]], X[:n], Y[:n], m, eta, cost[1]),
+                  cost=cost)
             for m in options.mini_batch_size
+            for cost in costs
         )
     if options.peers:
         versions = _peer_versions()
@@ -539,10 +562,18 @@ def _run(options, log, thread_note):
         machine["load_average_end"] = None
 
     rows = [_row(case, options, peak, compiled, len(data[case.dtype][4])) for case in cases]
-    base = {(row["m"], row["dtype"]): row["epoch_s_median"] for row in rows if row["impl"] == BASELINE}
+    base = {(row["m"], row["dtype"], row["cost"], row["lmbda"]): row["epoch_s_median"]
+            for row in rows if row["impl"] == BASELINE}
+    quadratic = {(row["impl"], row["m"], row["dtype"]): row["epoch_s"] for row in rows
+                 if (row["cost"], row["lmbda"]) == ("quadratic", 0.0)}
     for row in rows:
-        b = base.get((row["m"], row["dtype"]))
+        b = base.get((row["m"], row["dtype"], row["cost"], row["lmbda"]))
         row["speedup_vs_numpy_matrix"] = None if b is None else b / row["epoch_s_median"]
+        q = quadratic.get((row["impl"], row["m"], row["dtype"]))
+        # Median over the repeats of the ratio to the quadratic epoch of the same repeat: the
+        # two ran back to back, so a change in the machine's load hits both.
+        row["vs_quadratic"] = None if q is None else statistics.median(
+            e / qe for e, qe in zip(row["epoch_s"], q))
 
     return {
         "schema": "fastnn-bench/1",
@@ -559,6 +590,7 @@ def _run(options, log, thread_note):
             "per_sample_subset": options.per_sample_subset,
             "n_test": len(next(iter(data.values()))[4]),
             "eta": options.eta,
+            "cost": [list(c) for c in (getattr(options, "cost", None) or [("quadratic", 0.0)])],
             "seed": options.seed,
             "threads": options.threads,
             "peers": options.peers,
@@ -582,6 +614,8 @@ def _row(case, options, peak, compiled, n_test):
     return {
         "impl": case.impl,
         "label": case.label,
+        "cost": case.cost,
+        "lmbda": case.lmbda,
         "m": case.m,
         "dtype": case.dtype,
         "sizes": list(options.sizes),
@@ -624,6 +658,9 @@ def command_line(options):
         parts += ["--per-sample-subset", str(options.per_sample_subset)]
     if options.eta != 3.0:
         parts += ["--eta", repr(options.eta)]
+    costs = getattr(options, "cost", None) or [("quadratic", 0.0)]
+    if costs != [("quadratic", 0.0)]:
+        parts += ["--cost", ",".join(name if not lmbda else f"{name}:{lmbda:g}" for name, lmbda in costs)]
     if options.seed != 0:
         parts += ["--seed", str(options.seed)]
     if options.peers:
@@ -658,14 +695,15 @@ def format_report(report):
         if "not installed" in report["peers"].values():
             lines.append("  (CPU PyTorch: pip install torch==2.13.0; scikit-learn: pip install scikit-learn)")
     lines.append("")
+    several_costs = len({(r.get("cost", "quadratic"), r.get("lmbda", 0.0)) for r in report["rows"]}) > 1
     header = ("implementation", "m", "dtype", "s/epoch", "min", "max", "samples/s", "GFLOP/s", "% peak",
-              "vs numpy-matrix")
+              "vs numpy-matrix") + (("vs quadratic",) if several_costs else ())
     body = [
         (
             r["label"], str(r["m"]), r["dtype"], f"{r['epoch_s_median']:.3f}", f"{r['epoch_s_min']:.3f}",
             f"{r['epoch_s_max']:.3f}", f"{r['samples_per_s']:,.0f}", f"{r['gflops']:.2f}",
             f"{100 * r['peak_fraction']:.1f}", _fmt_speedup(r["speedup_vs_numpy_matrix"]),
-        )
+        ) + ((_fmt_speedup(r.get("vs_quadratic")),) if several_costs else ())
         for r in report["rows"]
     ]
     lines += _table(header, body)
@@ -693,6 +731,13 @@ def format_report(report):
         f"GFLOP/s counts dense FLOPs: {FLOP_FORMULA}. The numba kernel skips zero pixels "
         "(81 % of MNIST), so its dense-equivalent rate can exceed the peak.",
     ]
+    if several_costs:
+        notes.append(
+            "[cross-entropy, λ=L]: Chapter 3's network2 options (cross-entropy cost, N(0, 1/n_in) "
+            "weights, L2 regularisation lambda = L with n = the training images); vs quadratic is the "
+            "median over the repeats of its epoch time over the quadratic-cost epoch of the same "
+            "implementation, m and dtype in the same repeat."
+        )
     if any(r["scale"] != 1 for r in report["rows"]):
         notes.append(
             f"[N imgs xK]: timed on the first N training images and scaled by K to the full "
@@ -791,6 +836,26 @@ def _positive_float(text):
     return value
 
 
+def _costs(text):
+    """``quadratic,cross-entropy:5`` -> [("quadratic", 0.0), ("cross-entropy", 5.0)]."""
+    costs = []
+    for part in text.split(","):
+        name, _, lmbda = part.strip().partition(":")
+        if name not in ("quadratic", "cross-entropy"):
+            raise argparse.ArgumentTypeError(
+                f"--cost must be comma-separated quadratic or cross-entropy, each with an optional "
+                f":LAMBDA (L2 regularisation), got {part!r} in {text!r}"
+            )
+        try:
+            value = float(lmbda) if lmbda else 0.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--cost: LAMBDA must be a number, got {lmbda!r} in {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"--cost: LAMBDA must be a finite number >= 0, got {lmbda!r}")
+        costs.append((name, value))
+    return list(dict.fromkeys(costs))
+
+
 def _cmd_bench(args):
     if args.json is not None:
         parent = Path(args.json).resolve().parent
@@ -829,6 +894,10 @@ def register_cli(subparsers):
     p.add_argument("--per-sample-subset", type=_positive_int("--per-sample-subset"), default=5000,
                    help="images the per-sample reference is timed on, scaled to --n-train (default: 5000)")
     p.add_argument("--eta", type=_positive_float, default=3.0, help="learning rate (default: 3.0)")
+    p.add_argument("--cost", type=_costs, default=[("quadratic", 0.0)],
+                   help="comma-separated costs, each quadratic or cross-entropy with an optional :LAMBDA "
+                   "(L2 regularisation; cross-entropy also uses network2's scaled initialisation), e.g. "
+                   "quadratic,cross-entropy:5 (default: quadratic)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and shuffles (default: 0)")
     p.add_argument("--threads", type=_positive_int("--threads"), default=1,
                    help="Numba and BLAS (and PyTorch) threads (default: 1)")

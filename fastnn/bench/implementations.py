@@ -34,14 +34,20 @@ class NumbaEpoch:
         data, indices, indptr = self._indexed[1]
         return data, indices, indptr, Y
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
         """One epoch over ``X[perm]``; returns the summed training cost.
 
         The CSR form of ``X`` (:func:`fastnn.kernels.csr`) is built on the first call
         with a given ``X`` and reused, as :meth:`fastnn.Network.SGD` builds it once per
-        training run.
+        training run. The network's cost; ``lmbda`` as in :meth:`fastnn.Network.SGD`
+        (``n = len(X)``).
         """
-        return kernels.sgd_epoch((self.params, self.layers), self._inputs(X, Y), perm, mini_batch_size, eta)
+        return kernels.sgd_epoch((self.params, self.layers), self._inputs(X, Y), perm, mini_batch_size, eta,
+                                 self._objective(X, eta, lmbda))
+
+    def _objective(self, X, eta, lmbda):
+        """The kernels' ``objective`` bundle: the network's cost, the decay ``1 - eta lmbda / n``."""
+        return kernels.COST_IDS[self.net.cost_name], 1 - eta * (lmbda / X.shape[0])
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""
@@ -63,7 +69,7 @@ class NumbaParallelEpoch(NumbaEpoch):
         self.n_threads = n_threads
         self.min_block = min_block
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
         """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads.
 
         With ``min_block`` given, the parallel kernel runs whatever the network, its
@@ -72,10 +78,12 @@ class NumbaParallelEpoch(NumbaEpoch):
         """
         inputs = self._inputs(X, Y)
         n_threads = numba.get_num_threads() if self.n_threads is None else self.n_threads
+        objective = self._objective(X, eta, lmbda)
         if self.min_block is None:
-            return self.net.run_epoch(inputs, perm, mini_batch_size, eta, n_threads, params=self.params)
+            return self.net.run_epoch(inputs, perm, mini_batch_size, eta, n_threads, params=self.params,
+                                      objective=objective)
         return kernels.sgd_epoch_parallel(
-            (self.params, self.layers), inputs, perm, mini_batch_size, eta, n_threads, self.min_block
+            (self.params, self.layers), inputs, perm, mini_batch_size, eta, objective, n_threads, self.min_block
         )
 
 
@@ -88,10 +96,12 @@ class NumpyMatrixEpoch:
     def __init__(self, net):
         self.weights = [np.array(w, order="C") for w in net.weights]  # copies, never views
         self.biases = [np.array(b) for b in net.biases]
+        self.cost = reference.COSTS[net.cost_name]
 
-    def epoch(self, X, Y, perm, mini_batch_size, eta):
-        """One epoch over ``X[perm]``."""
-        reference.sgd_epoch(self.weights, self.biases, X, Y, perm, mini_batch_size, eta, matrix=self.matrix)
+    def epoch(self, X, Y, perm, mini_batch_size, eta, lmbda=0.0):
+        """One epoch over ``X[perm]`` with the network's cost and L2 regularisation ``lmbda``."""
+        reference.sgd_epoch(self.weights, self.biases, X, Y, perm, mini_batch_size, eta, matrix=self.matrix,
+                            lmbda=lmbda, cost=self.cost)
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""

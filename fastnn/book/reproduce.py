@@ -12,9 +12,31 @@ The result is a :class:`Chapter1Results`, saveable as JSON (:meth:`Chapter1Resul
 and printable as a markdown table (:func:`markdown_table`); ``tools/update_readme_chapter1.py``
 writes that table into the README from a saved JSON file.
 
+Chapter 3: :func:`reproduce_chapter3` runs the experiments of Chapter 3 of Nielsen's *Neural Networks
+and Deep Learning* that its ``network2.py`` improvements are about, with the numbers of the
+book's repository's figure data (``fig/*.json``, produced by the scripts beside them) or of
+its text:
+
+* the cross-entropy cost on 784-30-10 (eta = 0.5, 30 epochs, mini-batch 10, Chapter 1's
+  N(0, 1) initialisation as in ``fig/overfitting.py``), without and with L2 regularisation
+  (lambda = 5.0): ``fig/overfitting_full.json`` and ``fig/regularized_full.json``;
+* 784-100-10 with lambda = 5.0 under both initialisations (``fig/weight_initialization.py``:
+  eta = 0.1, accuracy on the validation data): ``fig/weight_initialization_100.json``;
+* 784-100-10, cross-entropy, scaled initialisation, lambda = 5.0, eta = 0.5: the book's best
+  network2 result in the chapter (97.92 % on the validation data, in the text), here on the
+  test images;
+* overfitting: 784-30-10 trained on 1,000 images for 400 epochs, without and with L2
+  (lambda = 0.1): ``fig/overfitting.json`` and ``fig/regularized.json``.
+
+Every network experiment runs for several seeds side by side (:func:`fastnn.train_many`);
+rows report the mean, min and max over seeds. ``quick=True`` runs a tiny version in seconds,
+for CI. The result is a :class:`Chapter3Results` (the JSON and markdown of Chapter 1's);
+``tools/update_readme_chapter3.py`` writes its table into the README.
+
 From the command line::
 
     fastnn reproduce chapter1 [--quick] [--seeds 0 1 2] [--data-dir DIR] [--json PATH]
+    fastnn reproduce chapter3 [--quick] [--seeds 0 1 2 3 4] [--data-dir DIR] [--json PATH]
     python -m fastnn.book.reproduce chapter1 --quick
 """
 
@@ -47,13 +69,17 @@ from fastnn.validation import check_output_path
 
 __all__ = [
     "BOOK",
+    "CHAPTER3_BOOK",
+    "CHAPTER3_EXPERIMENTS",
     "Chapter1Results",
+    "Chapter3Results",
     "ResultRow",
     "average_darkness_baseline",
     "markdown_table",
     "random_guessing_baseline",
     "register_cli",
     "reproduce_chapter1",
+    "reproduce_chapter3",
     "svm_baseline",
 ]
 
@@ -569,6 +595,205 @@ def _environment():
     }
 
 
+
+
+# --- Chapter 3: network2 ----------------------------------------------------------------------
+# Reproduce Chapter 3's network2 results on real MNIST, each beside the book's number.
+
+#: The book's numbers, percent, with where they come from (fig/ is the book's repository's).
+CHAPTER3_BOOK = {
+    "ce30_peak": (95.33, "fig/overfitting_full.json: peak 9533 / 10000 (epoch 24)"),
+    "ce30_l2_peak": (96.49, "fig/regularized_full.json: peak 9649 / 10000 (epoch 28)"),
+    "init100_scaled_epoch0": (92.95, "fig/weight_initialization_100.json, validation: 9295 / 10000"),
+    "init100_scaled_peak": (97.81, "fig/weight_initialization_100.json, validation: peak 9781 / 10000"),
+    "init100_normal_epoch0": (89.94, "fig/weight_initialization_100.json, validation: 8994 / 10000"),
+    "init100_normal_peak": (97.55, "fig/weight_initialization_100.json, validation: peak 9755 / 10000"),
+    "net100_peak": (97.92, "Chapter 3 text, one run, on the validation data"),
+    "overfit_peak": (82.27, "fig/overfitting.json: peak 8227 / 10000 (epoch 374)"),
+    "overfit_train": (100.0, "fig/overfitting.json: 1000 / 1000 after epoch 399"),
+    "overfit_l2_peak": (87.10, "fig/regularized.json: peak 8710 / 10000 (epoch 383)"),
+    "overfit_l2_train": (100.0, "fig/regularized.json: 1000 / 1000 after epoch 399"),
+}
+
+#: name -> settings of each experiment: network, options, data and the rows it reports.
+#: ``n_train`` None is the 50,000 training images; ``evaluate`` the data of the accuracies.
+CHAPTER3_EXPERIMENTS = {
+    "ce30": dict(sizes=(784, 30, 10), init="normal", eta=0.5, lmbda=0.0, epochs=30, n_train=None,
+                 evaluate="test", rows=[("ce30_peak", "peak")]),
+    "ce30_l2": dict(sizes=(784, 30, 10), init="normal", eta=0.5, lmbda=5.0, epochs=30, n_train=None,
+                    evaluate="test", rows=[("ce30_l2_peak", "peak")]),
+    "init100_scaled": dict(sizes=(784, 100, 10), init="scaled", eta=0.1, lmbda=5.0, epochs=30, n_train=None,
+                           evaluate="validation", rows=[("init100_scaled_epoch0", "epoch0"),
+                                                        ("init100_scaled_peak", "peak")]),
+    "init100_normal": dict(sizes=(784, 100, 10), init="normal", eta=0.1, lmbda=5.0, epochs=30, n_train=None,
+                           evaluate="validation", rows=[("init100_normal_epoch0", "epoch0"),
+                                                        ("init100_normal_peak", "peak")]),
+    "net100": dict(sizes=(784, 100, 10), init="scaled", eta=0.5, lmbda=5.0, epochs=30, n_train=None,
+                   evaluate="test", rows=[("net100_peak", "peak")]),
+    "overfit": dict(sizes=(784, 30, 10), init="normal", eta=0.5, lmbda=0.0, epochs=400, n_train=1000,
+                    evaluate="test", rows=[("overfit_peak", "peak"), ("overfit_train", "train")]),
+    "overfit_l2": dict(sizes=(784, 30, 10), init="normal", eta=0.5, lmbda=0.1, epochs=400, n_train=1000,
+                       evaluate="test", rows=[("overfit_l2_peak", "peak"), ("overfit_l2_train", "train")]),
+}
+
+#: Chapter 3's full and quick settings. Quick: a few epochs on small subsets, one seed.
+_CHAPTER3_FULL = {"seeds": (0, 1, 2, 3, 4), "epochs": None, "n_train": None, "n_eval": None}
+_CHAPTER3_QUICK = {"seeds": (0,), "epochs": 2, "n_train": 1000, "n_eval": 1000, "overfit_train": 200,
+         "overfit_epochs": 5}
+
+
+_MEASURES = {
+    "peak": "peak accuracy over {epochs} epochs",
+    "epoch0": "accuracy after epoch 0",
+    "train": "training accuracy after epoch {last}",
+}
+
+
+class Chapter3Results(Chapter1Results):
+    """Everything :func:`reproduce_chapter3` measured, and how (the fields of :class:`Chapter1Results`)."""
+
+
+def _settings_of(name, quick):
+    """The experiment ``name``'s settings, shrunk for ``quick``."""
+    exp = dict(CHAPTER3_EXPERIMENTS[name])
+    if quick:
+        small = exp["n_train"] is not None
+        exp["epochs"] = _CHAPTER3_QUICK["overfit_epochs"] if small else _CHAPTER3_QUICK["epochs"]
+        exp["n_train"] = _CHAPTER3_QUICK["overfit_train"] if small else _CHAPTER3_QUICK["n_train"]
+    return exp
+
+
+def _experiment(name, exp, seeds, data, n_eval, dtype, n_jobs, log):
+    """Train experiment ``name`` for every seed at once; its rows."""
+    training_data, validation_data, test_data = data
+    X, y = training_data
+    if exp["n_train"] is not None:
+        X, y = X[: exp["n_train"]], y[: exp["n_train"]]
+    X_eval, y_eval = validation_data if exp["evaluate"] == "validation" else test_data
+    if n_eval is not None:
+        X_eval, y_eval = X_eval[:n_eval], y_eval[:n_eval]
+    nets = [Network(exp["sizes"], cost="cross-entropy", init=exp["init"], seed=s, dtype=dtype) for s in seeds]
+    t0 = time.perf_counter()
+    records = train_many(nets, (X, y), exp["epochs"], MINI_BATCH_SIZE, exp["eta"], test_data=(X_eval, y_eval),
+                         lmbda=exp["lmbda"], n_jobs=n_jobs)
+    train_correct = [net.evaluate((X, y)) for net in nets]
+    seconds = time.perf_counter() - t0
+    histories = [[int(r.test_correct) for r in history] for history in records]
+    n_eval = len(y_eval)
+    label = "-".join(map(str, exp["sizes"]))
+    for seed, correct, tc in zip(seeds, histories, train_correct):
+        log(f"  {name} seed={seed}: peak {max(correct)} / {n_eval} at epoch {int(np.argmax(correct))}, "
+            f"last {correct[-1]}; training {tc} / {len(y)}")
+    experiment = (f"{label}, cross-entropy, {exp['init']} init, η = {exp['eta']}, λ = {exp['lmbda']}"
+                  + ("" if exp["n_train"] is None else f", {len(y):,} training images"))
+    note = f"accuracy on the {n_eval:,} {exp['evaluate']} images"
+    picks = {"peak": max, "epoch0": itemgetter(0)}
+    rows = []
+    for key, kind in exp["rows"]:
+        book, source = CHAPTER3_BOOK[key]
+        if kind == "train":
+            ours = [100.0 * tc / len(y) for tc in train_correct]
+            row_note = f"on its {len(y):,} training images"
+        else:
+            ours = [100.0 * picks[kind](h) / n_eval for h in histories]
+            row_note = note
+        rows.append(ResultRow(
+            key=key, experiment=experiment,
+            measure=_MEASURES[kind].format(epochs=exp["epochs"], last=exp["epochs"] - 1),
+            book=book, book_source=source, ours=ours, seeds=list(seeds), note=row_note,
+            seconds=seconds, history=histories,
+        ))
+    return rows
+
+
+def reproduce_chapter3(data_dir=None, *, quick=False, seeds=None, data=None, dtype="float64", verbose=True,
+                       command=None, n_jobs=-1, experiments=None):
+    """Run Chapter 3's network2 experiments on real MNIST and compare with the book's numbers.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Directory with the four MNIST IDX files, passed to ``fastnn.datasets.load_mnist``.
+    quick : bool, default False
+        The CI version: 2 epochs on 1,000 training images (5 epochs on 200 for the
+        overfitting runs), accuracies on 1,000 images, seed 0. Seconds.
+    seeds : sequence of int, optional
+        Seeds of the networks (initial weights and shuffles). Default ``(0, 1, 2, 3, 4)``,
+        or ``(0,)`` when `quick`.
+    data : tuple (train, validation, test), optional
+        Already-loaded MNIST as returned by ``load_mnist``; `data_dir` is then unused.
+    dtype : {"float64", "float32"}, default "float64"
+    verbose : bool, default True
+        Print progress to stderr.
+    command : str, optional
+        Recorded in the results; default: the Python call.
+    n_jobs : int, default -1
+        The seeds of one experiment train at once on this many threads
+        (:func:`fastnn.train_many`); the results do not depend on it.
+    experiments : sequence of str, optional
+        Names of :data:`CHAPTER3_EXPERIMENTS` to run, in that order; default all.
+
+    Returns
+    -------
+    Chapter3Results
+        Percent of the evaluation images (or of the training images, for the training
+        accuracies), per seed, for each measure.
+
+    Raises
+    ------
+    ValueError
+        If `seeds` is empty or holds non-integers, or an experiment name is unknown.
+    FileNotFoundError
+        If MNIST is not found (from ``load_mnist``).
+
+    Notes
+    -----
+    Training uses the first 50,000 of the 60,000 MNIST training images (the first 1,000 for
+    the overfitting runs), as the book's ``mnist.pkl.gz`` does; the validation images are
+    the other 10,000. The book trained one network per experiment, with
+    ``np.random.seed(12345678)``; its numbers are single runs.
+    """
+    settings = dict(_CHAPTER3_QUICK if quick else _CHAPTER3_FULL)
+    if seeds is not None:
+        seeds = tuple(seeds)
+        if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+            raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+        settings["seeds"] = tuple(int(s) for s in seeds)
+    names = list(CHAPTER3_EXPERIMENTS) if experiments is None else list(experiments)
+    for name in names:
+        if name not in CHAPTER3_EXPERIMENTS:
+            raise ValueError(f"experiments must name entries of {list(CHAPTER3_EXPERIMENTS)}, got {name!r}")
+    settings.update(mini_batch_size=MINI_BATCH_SIZE, dtype=dtype, n_jobs=n_jobs, experiments=names,
+                    cost="cross-entropy")
+    if command is None:
+        command = f"reproduce_chapter3(quick={quick!r}, seeds={list(settings['seeds'])!r})"
+
+    def log(msg):
+        if verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    t_start = time.perf_counter()
+    if data is None:
+        data = load_mnist(data_dir, dtype=dtype)
+    log(f"kernels for {dtype}: compiled or loaded from cache in {compile_kernels(dtype):.1f} s")
+    rows = []
+    for name in names:
+        exp = _settings_of(name, quick)
+        log(f"{name}: {'-'.join(map(str, exp['sizes']))}, cross-entropy, {exp['init']} init, eta = {exp['eta']}, "
+            f"lmbda = {exp['lmbda']}, {exp['epochs']} epochs")
+        rows += _experiment(name, exp, settings["seeds"], data, settings["n_eval"], dtype, n_jobs, log)
+    return Chapter3Results(
+        rows=rows,
+        quick=bool(quick),
+        settings={k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        command=command,
+        date=started.isoformat(),
+        seconds=time.perf_counter() - t_start,
+        environment=_environment(),
+    )
+
+
 # --- command line ----------------------------------------------------------------------------
 
 
@@ -594,17 +819,19 @@ def register_cli(subparsers):
         description="Run the chapter's experiments on real MNIST and print each result "
         "beside the book's.",
     )
-    p.add_argument("experiment", choices=["chapter1", "segmentation"],
-                   help="chapter1: the chapter's experiments; segmentation: reading lines of digits")
+    p.add_argument("experiment", choices=["chapter1", "chapter3", "segmentation"],
+                   help="chapter1: the chapter's experiments; chapter3: network2's (cross-entropy, L2, "
+                   "scaled init); segmentation: reading lines of digits")
     p.add_argument("--quick", action="store_true",
-                   help="small version for CI: 3 epochs, one seed, SVM on a subset (< 1 min)")
+                   help="small version for CI: chapter1 3 epochs, one seed, SVM on a subset (< 1 min); "
+                   "chapter3 a few epochs on 1,000 images (seconds)")
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="seed values for the network runs (default: 0 1 2 3 4; quick: 0)")
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help="directory with the four MNIST IDX files")
     p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
     p.add_argument("--no-svm", action="store_true",
-                   help="skip the SVM baselines (the slowest part of the full run)")
+                   help="skip the SVM baselines (the slowest part of chapter1's full run)")
     p.add_argument("--plot", type=Path, metavar="DIR",
                    help="draw each experiment's accuracy per epoch into DIR/chapter1.png (needs matplotlib)")
     segmentation.add_arguments(p)
@@ -625,16 +852,20 @@ def _run_cli(args):
     for seed in args.seeds or ():
         if seed < 0:
             raise ValueError(f"--seeds must be non-negative integers, got {seed}")
-    results = reproduce_chapter1(
-        args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
-        command=_command_from_args(args),
-    )
+    if args.experiment == "chapter3":
+        results = reproduce_chapter3(args.data_dir, quick=args.quick, seeds=args.seeds,
+                                     command=_command_from_args(args))
+    else:
+        results = reproduce_chapter1(
+            args.data_dir, quick=args.quick, seeds=args.seeds, svm=not args.no_svm,
+            command=_command_from_args(args),
+        )
     print(markdown_table(results), end="")
     print(f"\n{results.seconds:.1f} s in all" + (" (interrupted)" if results.interrupted else ""), file=sys.stderr)
     if args.json is not None:
         results.to_json(args.json)
         print(f"saved {args.json}", file=sys.stderr)
-    if args.plot is not None and any(r.history for r in results.rows):
+    if args.plot is not None and args.experiment == "chapter1" and any(r.history for r in results.rows):
         args.plot.mkdir(exist_ok=True)
         plot.chapter1(results, path=args.plot / "chapter1.png")
         print(f"saved {args.plot / 'chapter1.png'}", file=sys.stderr)
@@ -659,7 +890,7 @@ def _command_from_args(args):
 
 
 def main(argv=None):
-    """``python -m fastnn.book.reproduce chapter1 ...``: the ``reproduce`` subcommand on its own."""
+    """``python -m fastnn.book.reproduce chapter1 ...`` (or ``chapter3``): the ``reproduce`` subcommand on its own."""
     parser = argparse.ArgumentParser(prog="python -m fastnn")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["reproduce", *(sys.argv[1:] if argv is None else argv)])

@@ -20,6 +20,9 @@ from fastnn.kernels import cache
 cache.guard()  # before any kernel is defined or loaded
 
 from fastnn.kernels.sgd import (  # noqa: E402
+    COST_IDS,
+    CROSS_ENTROPY,
+    QUADRATIC,
     backprop,
     block,
     csr,
@@ -31,11 +34,14 @@ from fastnn.kernels.sgd import (  # noqa: E402
     sgd_epoch_parallel,
     sigmoid,
     sigmoid_prime,
+    softplus,
+    total_cost,
     update_mini_batch,
     workspace,
 )
 
 __all__ = [
+    "COST_IDS", "CROSS_ENTROPY", "QUADRATIC", "softplus", "total_cost",
     "backprop", "block", "cache", "csr", "feedforward", "feedforward_csr",
     "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_parallel", "sigmoid",
     "sigmoid_prime", "update_mini_batch", "workspace",

@@ -31,6 +31,11 @@ the epoch loop belong to :mod:`fastnn.network`. The kernels take three bundles:
 ``scratch = (act, delta)``
     :func:`workspace`: per-sample rows of activations and errors, layers ``1..L`` back
     to back at the table's ``A_OFF``.
+``objective = (cost_id, decay)``
+    What the training kernels minimise: the cost (:data:`QUADRATIC`, Chapter 1's Eq. 6,
+    or :data:`CROSS_ENTROPY`, Chapter 3's Eq. 63) and the weight decay factor
+    ``1 - eta * lmbda / n`` of L2 regularisation (Chapter 3, Eq. 93; 1.0 without it).
+    ``(QUADRATIC, 1.0)`` is Chapter 1, computed exactly as before these options existed.
 
 The row operations each layer is made of are :mod:`fastnn.kernels.rows` (the plain
 loops, their specification) or their vector code in :mod:`fastnn.kernels._llvm`
@@ -52,6 +57,7 @@ else:
     from fastnn.kernels._llvm import dot_rows, gemv_dense, gemv_sparse, ger_dense, ger_sparse
 
 __all__ = [
+    "QUADRATIC", "CROSS_ENTROPY", "COST_IDS", "softplus", "total_cost",
     "exp_nonpositive", "sigmoid_inplace", "sigmoid", "sigmoid_prime", "csr", "workspace",
     "feedforward", "feedforward_csr", "feedforward_parallel", "backprop", "update_mini_batch",
     "sgd_epoch", "sgd_epoch_parallel", "block", "n_blocks",
@@ -135,6 +141,94 @@ def sigmoid_prime(z, out):
         out[k] = out[k] * (one - out[k])
 
 
+# The cross-entropy cost (Chapter 3, Eq. 63)
+# ------------------------------------------
+
+#: Codes of the costs in the kernels' ``objective``: Chapter 1's quadratic cost (Eq. 6) and
+#: Chapter 3's cross-entropy (Eq. 63).
+QUADRATIC, CROSS_ENTROPY = 0, 1
+#: The codes by the names :class:`fastnn.Network` takes (``cost="cross-entropy"``).
+COST_IDS = {"quadratic": QUADRATIC, "cross-entropy": CROSS_ENTROPY}
+
+
+@jit(inline="always")
+def _log1p_unit(e):
+    """``ln(1 + e)`` in float64 for ``0 <= e <= 1``, in straight-line arithmetic.
+
+    ``ln(1 + e) = 2 atanh(u)`` with ``u = e / (2 + e)`` in [0, 1/3], summed as
+    ``2u (1 + u^2/3 + ... + u^32/33)``: the next term is below ``(1/9)^17 / 35 < 2e-18``
+    relative, and no ``1 + e`` is ever rounded, so tiny ``e`` keeps its precision. No
+    calls, so loops over it run on vectors.
+    """
+    u = e / (2.0 + e)
+    u2 = u * u
+    p = 1.0 / 33.0
+    p = p * u2 + 1.0 / 31.0
+    p = p * u2 + 1.0 / 29.0
+    p = p * u2 + 1.0 / 27.0
+    p = p * u2 + 1.0 / 25.0
+    p = p * u2 + 1.0 / 23.0
+    p = p * u2 + 1.0 / 21.0
+    p = p * u2 + 1.0 / 19.0
+    p = p * u2 + 1.0 / 17.0
+    p = p * u2 + 1.0 / 15.0
+    p = p * u2 + 1.0 / 13.0
+    p = p * u2 + 1.0 / 11.0
+    p = p * u2 + 1.0 / 9.0
+    p = p * u2 + 1.0 / 7.0
+    p = p * u2 + 1.0 / 5.0
+    p = p * u2 + 1.0 / 3.0
+    p = p * u2 + 1.0
+    return 2.0 * u * p
+
+
+@jit(fastmath={"contract"}, error_model="numpy")
+def softplus(z, out):
+    """``out[k] = ln(1 + e^z[k])``, exact and overflow-free for any float (1-D, one dtype).
+
+    ``ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|)``: the exponential is of a non-positive
+    number (:func:`exp_nonpositive`) and its logarithm :func:`_log1p_unit`, in float64;
+    ``z = 1000`` gives 1000, ``z = -1000`` gives 0, NaN stays NaN. The per-output cost of
+    :func:`_cross_entropy_row`, on its own for tests.
+    """
+    for j in range(z.shape[0]):
+        v = np.float64(z[j])
+        out[j] = (v if v > 0 else 0.0) + _log1p_unit(exp_nonpositive(-np.abs(v)))
+
+
+@jit(fastmath={"contract"}, error_model="numpy")
+def _cross_entropy_row(z, y, d):
+    """One sample's output layer under the cross-entropy cost; returns its C_x.
+
+    ``z`` holds the output layer's weighted inputs and is overwritten with the
+    activations ``a = sigmoid(z)`` (the expression of :func:`sigmoid_inplace`, so the
+    same numbers); ``d`` receives the output error ``a - y`` (Chapter 3, Eq. 66: no
+    sigma'(z) factor, so a saturated wrong output still learns). C_x = -sum_j [y ln a +
+    (1 - y) ln(1 - a)] (Eq. 63) is computed as sum_j [ln(1 + e^z) - y z], from z: exact
+    where ``a`` rounds to 0 or 1, where network2's logarithms give infinities (it patches
+    them with ``np.nan_to_num``). ``e^-|z|`` is computed once for the sigmoid and the
+    logarithm, in float64; the per-output terms pass through ``d`` in its dtype and are
+    summed in order, in float64. One call per sample, like the sigmoid it replaces; the
+    first loop runs on vectors (fused multiply-adds only: ``reassoc`` would undo the
+    exponential's range reduction, and without fusion this loop was 4x slower here).
+    """
+    one = z.dtype.type(1)
+    n = y.shape[0]
+    for j in range(n):
+        v = z[j]
+        v64 = np.float64(v)
+        e64 = exp_nonpositive(-np.abs(v64))
+        e = z.dtype.type(e64)
+        z[j] = (one if v >= 0 else e) / (one + e)
+        d[j] = (v64 if v64 > 0 else 0.0) + _log1p_unit(e64) - np.float64(y[j]) * v64
+    cost = 0.0
+    for j in range(n):
+        cost += d[j]
+    for j in range(n):
+        d[j] = z[j] - y[j]
+    return cost
+
+
 # The data the kernels read and write
 # -----------------------------------
 
@@ -195,23 +289,47 @@ def workspace(layers, m, dtype_like):
 # -------------------
 
 @jit(inline="always")
-def _forward(params, layers, data, indices, indptr, rows, act):
+def _start_z(params, b_off, c0, n, wscale_l, act, s, o0):
+    """``z = b`` for units ``[c0, c0 + n)`` before the weighted sum; 0 if the weights are scaled."""
+    if wscale_l == 1.0:
+        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c0 + n]
+    else:
+        act[s, o0 : o0 + n] = 0
+
+
+@jit(inline="always")
+def _finish_z(params, b_off, c0, n, wscale_l, act, s, o0):
+    """``z = b + s (V^T a)`` for a layer whose weights are stored as ``W = s V`` (:func:`_step`)."""
+    if wscale_l != 1.0:
+        sl = act.dtype.type(wscale_l)
+        for j in range(n):
+            act[s, o0 + j] = params[b_off + c0 + j] + sl * act[s, o0 + j]
+
+
+@jit(inline="always")
+def _forward(params, layers, data, indices, indptr, rows, act, wscale, raw_output):
     """Feedforward (Eq. 4) of the samples ``rows``: ``act[s]`` gets layers 1..L of sample s.
 
     Layer by layer, each sample in turn; the inputs are the CSR rows of :func:`csr`.
+    Weight layer ``l`` is ``wscale[l]`` times its stored weights (1 but inside an epoch
+    with weight decay, see :func:`_step`). With ``raw_output`` the output layer is left
+    as its weighted inputs z, for :func:`_cross_entropy_row`.
     """
     width = act.shape[1]
-    for l in range(layers.shape[0]):
+    n_layers = layers.shape[0]
+    for l in range(n_layers):
         w_off, b_off, ld, o0 = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD], layers[l, A_OFF]
         for s in range(rows.shape[0]):
-            act[s, o0 : o0 + ld] = params[b_off : b_off + ld]
+            _start_z(params, b_off, 0, ld, wscale[l], act, s, o0)
             if l == 0:
                 r = rows[s]
                 gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
             else:
                 x_off = s * width + layers[l - 1, A_OFF]
                 gemv_dense(params, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], act, s * width + o0)
-            sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
+            _finish_z(params, b_off, 0, ld, wscale[l], act, s, o0)
+            if not (raw_output and l == n_layers - 1):
+                sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
 
 # Backpropagation (BP1-BP4)
@@ -232,11 +350,21 @@ def _squared_error(a, y):
 
 
 @jit(inline="always")
-def _output_error(layers, Y, rows, act, delta):
-    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x."""
+def _output_error(layers, Y, rows, act, delta, cost_id):
+    """BP1: the output layer's errors of the samples ``rows``; returns their sum of C_x.
+
+    Quadratic cost (``cost_id`` :data:`QUADRATIC`): ``delta = (a - y) a (1 - a)``, C_x =
+    |a - y|^2 / 2 (Eq. 6). Cross-entropy (:data:`CROSS_ENTROPY`): the output layer
+    arrives as its weighted inputs z (``_forward(..., raw_output=True)``), and
+    :func:`_cross_entropy_row` makes the activations, the errors ``a - y`` and C_x.
+    """
     one = act.dtype.type(1)
     o0, n_out = layers[-1, A_OFF], layers[-1, N_OUT]
     cost = 0.0
+    if cost_id == CROSS_ENTROPY:
+        for s in range(rows.shape[0]):
+            cost += _cross_entropy_row(act[s, o0 : o0 + n_out], Y[rows[s]], delta[s, o0 : o0 + n_out])
+        return cost
     for s in range(rows.shape[0]):
         y = Y[rows[s]]
         cost += _squared_error(act[s, o0 : o0 + n_out], y)
@@ -247,11 +375,11 @@ def _output_error(layers, Y, rows, act, delta):
 
 
 @jit(inline="always")
-def _hidden_error(params, layers, l, r0, r1, rows, act, delta):
+def _hidden_error(params, layers, l, r0, r1, rows, act, delta, wscale_l):
     """BP2 for the units ``[r0, r1)`` of hidden layer ``l``: ``(w.T delta') * a (1 - a)``.
 
-    ``w.T`` is weight layer ``l``'s, whose rows ``[r0, r1)`` leave those units, and
-    ``delta'`` the errors of layer ``l + 1``.
+    ``w.T`` is weight layer ``l``'s (``wscale_l`` times its stored rows), whose rows
+    ``[r0, r1)`` leave those units, and ``delta'`` the errors of layer ``l + 1``.
     """
     one = act.dtype.type(1)
     width = act.shape[1]
@@ -259,93 +387,181 @@ def _hidden_error(params, layers, l, r0, r1, rows, act, delta):
     cur = layers[l - 1, A_OFF]
     for s in range(rows.shape[0]):
         dot_rows(params, w_off + r0 * ld, ld, r1 - r0, delta, s * width + layers[l, A_OFF], delta, s * width + cur + r0)
+        if wscale_l != 1.0:
+            sl = act.dtype.type(wscale_l)
+            for i in range(cur + r0, cur + r1):
+                delta[s, i] = sl * delta[s, i]
         for i in range(cur + r0, cur + r1):
             a = act[s, i]
             delta[s, i] = delta[s, i] * a * (one - a)
 
 
 @jit(inline="always")
-def _backward(params, layers, Y, rows, act, delta):
-    """Errors of the quadratic cost (BP1, BP2) for the samples ``rows``; returns sum of C_x.
+def _backward(params, layers, Y, rows, act, delta, wscale, cost_id):
+    """Errors of the cost ``cost_id`` (BP1, BP2) for the samples ``rows``; returns sum of C_x.
 
     ``delta[s]`` receives dC_x/dz for layers 1..L, with sigma'(z) = a (1 - a); its
     padding entries are never written (they stay 0).
     """
-    cost = _output_error(layers, Y, rows, act, delta)
+    cost = _output_error(layers, Y, rows, act, delta, cost_id)
     for l in range(layers.shape[0] - 1, 0, -1):
-        _hidden_error(params, layers, l, 0, layers[l, N_IN], rows, act, delta)
+        _hidden_error(params, layers, l, 0, layers[l, N_IN], rows, act, delta, wscale[l])
     return cost
 
 
 @jit(inline="always")
-def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, scale):
-    """``buf += scale * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
+def _weight_step(buf, step, wscale_l):
+    """``step / s`` in ``buf``'s dtype: the factor of the weight gradient for weights ``W = s V``."""
+    return buf.dtype.type(step) if wscale_l == 1.0 else buf.dtype.type(step / wscale_l)
 
-    With ``buf = params`` and ``scale = -eta/m`` this is the mini-batch update,
-    Eq. (20)-(21); with a zeroed gradient buffer and ``scale = 1`` it sums gradients.
-    First-layer terms are formed for the non-zero inputs only.
+
+@jit(inline="always")
+def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wscale):
+    """``buf += step * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
+
+    With ``buf = params`` and ``step = -eta/m`` (a float64) this is the mini-batch update,
+    Eq. (20)-(21); with a zeroed gradient buffer and ``step = 1`` it sums gradients.
+    First-layer terms are formed for the non-zero inputs only. The weights of layer ``l``
+    receive ``step / wscale[l]`` times theirs: they are stored as ``W = s V`` (:func:`_step`).
     """
     width = act.shape[1]
+    scale = buf.dtype.type(step)
     for l in range(layers.shape[0]):
         w_off, b_off, ld, d0 = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD], layers[l, A_OFF]
+        wstep = _weight_step(buf, step, wscale[l])
         for s in range(rows.shape[0]):
             if l == 0:
                 r = rows[s]
-                ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+                ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], wstep, delta, s * width + d0)
             else:
                 x_off = s * width + layers[l - 1, A_OFF]
-                ger_dense(buf, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], scale, delta, s * width + d0)
+                ger_dense(buf, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], wstep, delta, s * width + d0)
             for j in range(ld):
                 buf[b_off + j] += scale * delta[s, d0 + j]
 
 
 @jit
-def backprop(net, X, Y, grad):
-    """Sum over the rows of ``X`` of the gradient of C_x into ``grad`` (overwritten).
+def backprop(net, X, Y, grad, cost_id):
+    """Sum over the rows of ``X`` of the gradient of C_x (the cost ``cost_id``) into ``grad``.
 
-    Returns the summed cost. ``grad`` has the layout of ``params``.
+    ``grad`` (overwritten) has the layout of ``params``. Returns the summed cost.
     """
     params, layers = net
     data, indices, indptr = csr(X)
     act, delta = workspace(layers, _CHUNK, params)
+    wscale = _weight_scales(layers)
     grad[:] = 0
-    one = np.ones(1, params.dtype)
     cost = 0.0
     for start in range(0, X.shape[0], _CHUNK):
         rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
-        _forward(params, layers, data, indices, indptr, rows, act)
-        cost += _backward(params, layers, Y, rows, act, delta)
-        _accumulate(grad, layers, data, indices, indptr, rows, act, delta, one[0])
+        _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+        cost += _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
+        _accumulate(grad, layers, data, indices, indptr, rows, act, delta, 1.0, wscale[1])
+    return cost
+
+
+@jit
+def total_cost(net, X, Y, cost_id):
+    """Sum over the rows of ``X`` of C_x, the cost ``cost_id`` (Eq. 6 or Eq. 63), serially."""
+    params, layers = net
+    data, indices, indptr = csr(X)
+    act, delta = workspace(layers, _CHUNK, params)
+    wscale = _weight_scales(layers)
+    cost = 0.0
+    for start in range(0, X.shape[0], _CHUNK):
+        rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
+        _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+        cost += _output_error(layers, Y, rows, act, delta, cost_id)
     return cost
 
 
 # The mini-batch step (Eq. 20-21)
 # -------------------------------
 
+# Weight decay (L2 regularisation, Chapter 3, Eq. 93) without a pass over the weights:
+# each weight layer is kept as W = s V, its scale s in ``wscale``. The decay multiplies s;
+# the forward and backward passes multiply by s (once per unit and sample); the gradient
+# reaches V divided by s. Decaying W itself would be a dense pass over every weight per
+# mini-batch, where the update touches only the first layer's rows of non-zero inputs.
+
+#: A layer's scale is folded back into its weights (:func:`_rescale`) before it drops
+#: below this: one dense pass per ``ln(1024) / (eta lmbda / n)`` steps, about 140,000 for
+#: the book's eta = 0.5, lmbda = 5, n = 50,000 (more than an epoch at m = 1).
+_RESCALE_BELOW = 1.0 / 1024.0
+
+
+@jit(inline="always")
+def _weight_scales(layers):
+    """``wscale``: row 0 each layer's current scale ``s``, row 1 the next (after a step); all 1."""
+    return np.ones((2, layers.shape[0]))
+
+
+@jit(inline="always")
+def _rescale(params, layers, wscale, l):
+    """Fold layer ``l``'s scale into its stored weights: ``V <- s V``, ``s <- 1``.
+
+    Its padding entries are 0 and stay 0.
+    """
+    if wscale[l] != 1.0:
+        sl = params.dtype.type(wscale[l])
+        for k in range(layers[l, W_OFF], layers[l, B_OFF]):
+            params[k] = sl * params[k]
+        wscale[l] = 1.0
+
+
+@jit(inline="always")
+def _rescale_all(params, layers, wscale):
+    """Fold every layer's scale into its weights: ``params`` holds W again."""
+    for l in range(layers.shape[0]):
+        _rescale(params, layers, wscale[0], l)
+
+
+@jit(inline="always")
+def _decay(params, layers, wscale, decay):
+    """One step's weight decay ``W <- decay * W``, into the next scales ``wscale[1]``.
+
+    A scale about to drop below :data:`_RESCALE_BELOW` is folded into its weights first.
+    With ``decay = 1`` every scale stays exactly 1.
+    """
+    for l in range(layers.shape[0]):
+        if decay != 1.0 and wscale[0, l] * decay < _RESCALE_BELOW:
+            _rescale(params, layers, wscale[0], l)
+        wscale[1, l] = wscale[0, l] * decay
+
+
 @jit
-def _step(params, layers, inputs, rows, eta, scratch):
+def _step(params, layers, inputs, rows, eta, scratch, objective, wscale):
     """One mini-batch update, Eq. (20)-(21), on the samples ``rows`` of ``inputs``.
 
     Every sample's forward and backward pass uses the parameters as they were at the
     start of the batch; only then are the gradient terms, scaled by ``-eta / len(rows)``,
-    added into ``params``. Returns the sum of C_x over the batch.
+    added into ``params``. Returns the sum of C_x over the batch. With the objective's
+    ``decay`` (L2 regularisation) the step is network2's ``w <- decay * w - (eta/m)
+    nabla_w`` (biases are not decayed): the weights of layer ``l`` are stored as
+    ``wscale[0, l]`` times ``params``' (see the note above), and the decay changes only
+    that scale, to ``wscale[1, l]``, which the gradient is divided by.
     """
     data, indices, indptr, Y = inputs
     act, delta = scratch
-    scale = params.dtype.type(-eta / rows.shape[0])
-    _forward(params, layers, data, indices, indptr, rows, act)
-    cost = _backward(params, layers, Y, rows, act, delta)
-    _accumulate(params, layers, data, indices, indptr, rows, act, delta, scale)
+    cost_id, decay = objective
+    step = -eta / rows.shape[0]
+    _decay(params, layers, wscale, decay)
+    _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
+    cost = _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
+    _accumulate(params, layers, data, indices, indptr, rows, act, delta, step, wscale[1])
+    wscale[0, :] = wscale[1, :]
     return cost
 
 
 @jit
-def update_mini_batch(net, inputs, rows, eta):
+def update_mini_batch(net, inputs, rows, eta, objective):
     """One mini-batch step on the samples ``rows``; returns the batch's summed cost."""
     params, layers = net
     scratch = workspace(layers, rows.shape[0], params)
+    wscale = _weight_scales(layers)
     mxcsr = flush_denormals()
-    cost = _step(params, layers, inputs, rows, eta, scratch)
+    cost = _step(params, layers, inputs, rows, eta, scratch, objective, wscale)
+    _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
     return cost
 
@@ -383,23 +599,27 @@ def _prefetch_ahead(inputs, perm, stop, m):
 
 
 @jit
-def sgd_epoch(net, inputs, perm, mini_batch_size, eta):
+def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective):
     """One epoch of stochastic gradient descent over the samples ``perm`` (Eq. 20-21).
 
     Mini-batches are ``perm[k*m : (k+1)*m]``; the last, shorter one is averaged over its
     own size. Nothing is copied or shuffled in memory. Returns the sum over the epoch of
-    each sample's C_x, evaluated by the forward pass that trained on it.
+    each sample's C_x (the objective's cost, without the L2 term), evaluated by the
+    forward pass that trained on it. The weights' scales are folded back in at the end,
+    so ``params`` holds the weights between epochs.
     """
     params, layers = net
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     scratch = workspace(layers, m, params)
+    wscale = _weight_scales(layers)
     mxcsr = flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
         _prefetch_ahead(inputs, perm, stop, m)
-        cost += _step(params, layers, inputs, perm[start:stop], eta, scratch)
+        cost += _step(params, layers, inputs, perm[start:stop], eta, scratch, objective, wscale)
+    _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
     return cost
 
@@ -437,7 +657,7 @@ def n_blocks(ld, n_threads, min_block):
 
 
 @jit
-def _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act):
+def _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, wscale_l, raw):
     """Layer ``l + 1``'s units ``[c0, c1)`` of :func:`_forward`, for every sample ``rows``."""
     mxcsr = flush_denormals()  # MXCSR is per thread
     w_off, b_off, ld = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD]
@@ -445,20 +665,25 @@ def _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act):
     o0 = layers[l, A_OFF] + c0
     n = c1 - c0
     for s in range(rows.shape[0]):
-        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c1]
+        _start_z(params, b_off, c0, n, wscale_l, act, s, o0)
         if l == 0:
             r = rows[s]
             gemv_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
         else:
             x_off = s * width + layers[l - 1, A_OFF]
             gemv_dense(params, w_off + c0, ld, n, act, x_off, 0, layers[l, N_IN], act, s * width + o0)
-        sigmoid_inplace(act[s, o0 : o0 + n])
+        _finish_z(params, b_off, c0, n, wscale_l, act, s, o0)
+        if not raw:
+            sigmoid_inplace(act[s, o0 : o0 + n])
     set_mxcsr(mxcsr)
 
 
 @jit(inline="always")
-def _update_columns(params, layers, l, c0, c1, data, indices, indptr, rows, delta, scale):
-    """BP3 for the biases ``[c0, c1)`` of weight layer ``l``; for ``l = 0``, BP4 for those columns of ``w.T``."""
+def _update_columns(params, layers, l, c0, c1, data, indices, indptr, rows, delta, scale, wstep):
+    """BP3 for the biases ``[c0, c1)`` of weight layer ``l``; for ``l = 0``, BP4 for those columns of ``w.T``.
+
+    ``scale`` multiplies the bias gradients, ``wstep`` the weight gradients (see :func:`_accumulate`).
+    """
     width = delta.shape[1]
     w_off, b_off, ld = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD]
     d0 = layers[l, A_OFF] + c0
@@ -466,13 +691,13 @@ def _update_columns(params, layers, l, c0, c1, data, indices, indptr, rows, delt
     for s in range(rows.shape[0]):
         if l == 0:
             r = rows[s]
-            ger_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], scale, delta, s * width + d0)
+            ger_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], wstep, delta, s * width + d0)
         for j in range(n):
             params[b_off + c0 + j] += scale * delta[s, d0 + j]
 
 
 @jit
-def _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, scale):
+def _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, step, wscale):
     """Units ``[c0, c1)`` of hidden layer ``l`` (BP2), and the updates that belong to them.
 
     These are the units' biases, the rows of ``w.T`` of weight layer ``l`` that leave them
@@ -483,16 +708,18 @@ def _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act,
     width = act.shape[1]
     w_off, ld, n_in = layers[l, W_OFF], layers[l, LD], layers[l, N_IN]
     r0, r1 = min(c0, n_in), min(c1, n_in)
-    _hidden_error(params, layers, l, r0, r1, rows, act, delta)
+    _hidden_error(params, layers, l, r0, r1, rows, act, delta, wscale[0, l])
+    wstep = _weight_step(params, step, wscale[1, l])
     for s in range(rows.shape[0]):
         x_off = s * width + layers[l - 1, A_OFF]
-        ger_dense(params, w_off, ld, ld, act, x_off, r0, r1, scale, delta, s * width + layers[l, A_OFF])
-    _update_columns(params, layers, l - 1, c0, c1, data, indices, indptr, rows, delta, scale)
+        ger_dense(params, w_off, ld, ld, act, x_off, r0, r1, wstep, delta, s * width + layers[l, A_OFF])
+    _update_columns(params, layers, l - 1, c0, c1, data, indices, indptr, rows, delta, params.dtype.type(step),
+                    _weight_step(params, step, wscale[1, l - 1]))
     set_mxcsr(mxcsr)
 
 
 @jit(parallel=True)
-def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, n_threads, min_block):
+def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_threads, min_block):
     """:func:`sgd_epoch` with each layer's units split over ``n_threads`` threads.
 
     Returns the same parameters and cost as the serial kernel, bit for bit: see the note
@@ -507,6 +734,8 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, n_threads, min_b
     n = perm.shape[0]
     m = min(mini_batch_size, n)
     act, delta = workspace(layers, m, params)
+    cost_id, decay = objective
+    wscale = _weight_scales(layers)
     out_ld = layers[n_layers - 1, LD]
     mxcsr = flush_denormals()
     cost = 0.0
@@ -514,27 +743,32 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, n_threads, min_b
         stop = min(start + m, n)
         rows = perm[start:stop]
         _prefetch_ahead(inputs, perm, stop, m)
-        scale = params.dtype.type(-eta / rows.shape[0])
+        step = -eta / rows.shape[0]
+        _decay(params, layers, wscale, decay)
         for l in range(n_layers):
             ld = layers[l, LD]
             nb = n_blocks(ld, n_threads, min_block)
+            raw = cost_id == CROSS_ENTROPY and l == n_layers - 1  # see _forward
             if nb == 1:
-                _forward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act)
+                _forward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act, wscale[0, l], raw)
             else:
                 for b in prange(nb):
                     c0, c1 = block(ld, nb, b)
-                    _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act)
-        cost += _output_error(layers, Y, rows, act, delta)
-        _update_columns(params, layers, n_layers - 1, 0, out_ld, data, indices, indptr, rows, delta, scale)
+                    _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, wscale[0, l], raw)
+        cost += _output_error(layers, Y, rows, act, delta, cost_id)
+        _update_columns(params, layers, n_layers - 1, 0, out_ld, data, indices, indptr, rows, delta,
+                        params.dtype.type(step), _weight_step(params, step, wscale[1, n_layers - 1]))
         for l in range(n_layers - 1, 0, -1):
             ld = layers[l - 1, LD]  # layer l's units, padded
             nb = n_blocks(ld, n_threads, min_block)
             if nb == 1:
-                _backward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act, delta, scale)
+                _backward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act, delta, step, wscale)
             else:
                 for b in prange(nb):
                     c0, c1 = block(ld, nb, b)
-                    _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, scale)
+                    _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, step, wscale)
+        wscale[0, :] = wscale[1, :]
+    _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
     return cost
 
@@ -548,11 +782,12 @@ _CHUNK = 64  # rows per pass of the one-off kernels: scratch stays in cache
 @jit
 def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop):
     act, _ = workspace(layers, _CHUNK, params)
+    wscale = _weight_scales(layers)
     o0 = layers[-1, A_OFF]
     n_out = layers[-1, N_OUT]
     for first in range(start, stop, _CHUNK):
         rows = np.arange(first, min(first + _CHUNK, stop))
-        _forward(params, layers, data, indices, indptr, rows, act)
+        _forward(params, layers, data, indices, indptr, rows, act, wscale[0], False)
         for s in range(rows.shape[0]):
             out[rows[s], :] = act[s, o0 : o0 + n_out]
 
