@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from fastnn import _config, _kernels, parallel, persistence, validation
+from fastnn.data import Dataset, prepare_arrays
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
 __all__ = ["EpochResult", "Network", "compile_kernels", "load"]
@@ -258,14 +259,23 @@ class Network:
         """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network."""
         return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
 
+    def _prepared(self, data, name):
+        """``(csr, Y, labels)`` of ``data`` for this network: a :class:`fastnn.Dataset`'s own
+        (checked and converted once per network shape and dtype), or raw data's, checked
+        and converted now by :func:`fastnn.data.prepare_arrays`."""
+        if isinstance(data, Dataset):
+            return data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name)
+        return prepare_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name, stacklevel=4)
+
     # -- the book's methods ------------------------------------------------------------
     def feedforward(self, a):
         """Output of the network for input ``a`` (Eq. 4).
 
         Parameters
         ----------
-        a : array_like of shape (n_in,), (n_samples, n_in) or the book's (n_in, 1)
-            Cast to the network's dtype.
+        a : array_like of shape (n_in,), (n_samples, n_in) or the book's (n_in, 1), or Dataset
+            Cast to the network's dtype. A :class:`fastnn.Dataset` gives the outputs of
+            all its samples, shape (n_samples, n_out).
 
         Returns
         -------
@@ -283,6 +293,11 @@ class Network:
         DataRangeWarning
             Inputs outside [0, 1].
         """
+        if isinstance(a, Dataset):
+            csr, _, _ = a._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, "a")
+            out = np.empty((len(a), self.sizes[-1]), dtype=self.dtype)
+            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            return out
         shape = np.shape(a)
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
@@ -355,17 +370,19 @@ class Network:
 
         Parameters
         ----------
-        training_data : (X, y) or iterable of (x, y)
-            ``X`` of shape (n, n_in); ``y`` int labels (n,) or targets (n, n_out). The
-            book's list of ``(x, y)`` pairs (x of shape (n_in, 1), y one-hot (n_out, 1))
-            and one-shot iterators such as ``zip`` are accepted and converted once.
+        training_data : Dataset, (X, y) or iterable of (x, y)
+            A :class:`fastnn.Dataset` (checked and converted once, when it was made:
+            the call starts training at once), or ``X`` of shape (n, n_in) and ``y``
+            int labels (n,) or targets (n, n_out), checked and converted on every call.
+            The book's list of ``(x, y)`` pairs (x of shape (n_in, 1), y one-hot
+            (n_out, 1)) and one-shot iterators such as ``zip`` are accepted too.
         epochs : int
             Number of passes over the training data, >= 0.
         mini_batch_size : int
             Samples per mini-batch ``m``, >= 1; larger than n gives one batch.
         eta : float
             Learning rate, finite and > 0.
-        test_data : (X, y) or iterable of (x, y), optional
+        test_data : Dataset, (X, y) or iterable of (x, y), optional
             Evaluated after every epoch; ``y`` int labels or one-hot rows.
         verbose : bool, default True
             Print ``Epoch j: k / n`` (or ``Epoch j complete``) after each epoch, with
@@ -403,15 +420,18 @@ class Network:
         return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data):
-        """``(X, Y, csr, test)``: the checked data in this network's dtype, and its CSR form."""
-        X, Y, _ = self._data(training_data, "training_data")
+        """``(n, Y, csr, test)``: the checked data in this network's dtype, in CSR form.
+
+        ``test`` is None or ``(None, labels, csr)``, the arguments of :meth:`_count_correct`.
+        """
+        csr, Y, _ = self._prepared(training_data, "training_data")
         test = None
         if test_data is not None:
-            X_test, _, labels = self._data(test_data, "test_data")
+            test_csr, _, labels = self._prepared(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, _kernels._csr(X_test))
-        return X, Y, _kernels._csr(X), test  # the CSR once per call: each epoch reads it in a new order
+            test = (None, labels, test_csr)
+        return Y.shape[0], Y, csr, test
 
     def splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
@@ -462,8 +482,7 @@ class Network:
         For package use; ``prefix`` starts each printed line and each error message.
         Returns the list of :class:`EpochResult`.
         """
-        X, Y, csr, test = data
-        n = X.shape[0]
+        n, Y, csr, test = data
         history = []
         for j in range(epochs):
             before = self.params.copy()
@@ -497,7 +516,8 @@ class Network:
         return history
 
     def _count_correct(self, X, labels, csr=None):
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        """Samples whose output's argmax is their label: of the dense ``X``, or of ``csr``."""
+        out = np.empty((len(labels), self.sizes[-1]), dtype=self.dtype)
         if csr is None:
             _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
         else:
@@ -509,33 +529,33 @@ class Network:
 
         Parameters
         ----------
-        test_data : (X, y) or iterable of (x, y)
+        test_data : Dataset, (X, y) or iterable of (x, y)
             ``y`` int labels of shape (n,) or one-hot rows of shape (n, n_out).
 
         Returns
         -------
         int
         """
-        X, _, labels = self._data(test_data, "test_data")
+        csr, _, labels = self._prepared(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-        return self._count_correct(X, labels)
+        return self._count_correct(None, labels, csr)
 
     def cost(self, data):
         """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
 
         Parameters
         ----------
-        data : (X, y) or iterable of (x, y)
+        data : Dataset, (X, y) or iterable of (x, y)
 
         Returns
         -------
         float
         """
-        X, Y, _ = self._data(data, "data")
-        out = np.empty_like(Y)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
-        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+        csr, Y, _ = self._prepared(data, "data")
+        out = np.empty(Y.shape, dtype=self.dtype)
+        _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / Y.shape[0])
 
     def _check_finite(self, where):
         if not np.isfinite(self.params).all():

@@ -54,7 +54,7 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     X, y = data
     net = fastnn.Network(sizes, seed=0, dtype=dtype)
     start = net.params.copy()
-    X, Y, csr, _ = net.prepare((X, y))
+    _, Y, csr, _ = net.prepare((X, y))
     times = {1: [], threads: []}
     results = {}
     for r in range(repeat + 1):  # the first round compiles and warms; it is not timed
