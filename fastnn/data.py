@@ -118,9 +118,9 @@ class Dataset:
     ------
     TypeError
         ``X`` or ``y`` do not hold real numbers, labels that are booleans or not
-        integral, an index that is not a slice or an array of rows.
+        integral.
     ValueError
-        ``X`` not 2-D, ragged, empty or not finite; ``y`` of another length, a negative
+        ``X`` not 2-D, ragged, without features or not finite; ``y`` of another length, a negative
         label, non-finite targets, a dtype other than float32/float64.
 
     Warns
@@ -131,8 +131,8 @@ class Dataset:
 
     Notes
     -----
-    Indexing with a slice, an integer array or a boolean mask gives the Dataset of those
-    rows (``ds[:1000]``). A pickle holds the sparse form as it is stored: bytes for
+    ``ds[0]`` and ``ds[1]`` are ``X`` and ``y``, as in the pair a Dataset replaces;
+    :meth:`take` selects rows (``ds.take(slice(0, 1000))``). A pickle holds the sparse form as it is stored: bytes for
     uint8 images, int16 columns when there are at most 65,536 features (50,000 MNIST
     images pickle to about 23 MB, against 314 MB as float64).
 
@@ -158,8 +158,6 @@ class Dataset:
         arr = validation.numeric_array(X, "X")
         if arr.ndim != 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got shape {arr.shape}")
-        if arr.shape[0] == 0:
-            raise ValueError(f"X must hold at least one sample, got shape {arr.shape}")
         if arr.shape[1] == 0:
             raise ValueError(f"X must have at least one feature, got shape {arr.shape}")
         if dtype is None:
@@ -278,7 +276,7 @@ class Dataset:
         """Target rows of shape (n_samples, n_outputs): ``y``, or the labels one-hot."""
         if self._y.ndim == 2:
             return self._y
-        Y = np.zeros((len(self), int(self._y.max()) + 1), dtype=self._dtype)
+        Y = np.zeros((len(self), int(self._y.max(initial=-1)) + 1), dtype=self._dtype)
         Y[np.arange(len(self)), self._y] = 1
         return _readonly(Y)
 
@@ -288,17 +286,38 @@ class Dataset:
         yield self.y
 
     def __getitem__(self, key):
-        """The Dataset of the rows ``key``: a slice, an integer array or a boolean mask."""
-        if isinstance(key, (numbers.Integral, tuple)):
-            raise TypeError(
-                f"a Dataset is indexed by rows: a slice, an integer array or a boolean mask, got "
-                f"{key!r}; unpack X, y = ds for the arrays"
-            )
-        rows = np.arange(len(self))[key]
-        if rows.ndim != 1:
-            raise TypeError(f"a Dataset is indexed by a 1-D selection of rows, got {key!r}")
-        if rows.size == 0:
-            raise ValueError(f"the selection {key!r} holds no rows: a Dataset needs at least one sample")
+        """``ds[0]`` is :attr:`X` and ``ds[1]`` is :attr:`y`, as in the ``(X, y)`` pair it replaces."""
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool) and -2 <= key <= 1:
+            return self.X if key % 2 == 0 else self.y
+        raise TypeError(
+            f"a Dataset indexes like its (X, y) pair: ds[0] is X and ds[1] is y, got {key!r}; "
+            "select rows with ds.take(rows)"
+        )
+
+    def take(self, rows):
+        """The Dataset of the rows ``rows``, in that order, without checking them again.
+
+        Parameters
+        ----------
+        rows : slice, array_like of int or array_like of bool
+            A slice (``ds.take(slice(0, 1000))``), row numbers, or a mask of ``len(ds)``.
+
+        Returns
+        -------
+        Dataset
+            Of the same dtype; its arrays are copies.
+
+        Raises
+        ------
+        IndexError
+            A row number out of range, or a mask of another length.
+        TypeError
+            ``rows`` is not a slice or a 1-D array of integers or booleans.
+        """
+        rows_array = np.arange(len(self))[rows if isinstance(rows, slice) else np.asarray(rows)]
+        if rows_array.ndim != 1:
+            raise TypeError(f"rows must be a slice or a 1-D array of row numbers or booleans, got {rows!r}")
+        rows = rows_array
         starts, counts = self._indptr[rows], np.diff(self._indptr)[rows]
         indptr = np.zeros(rows.size + 1, np.int64)
         np.cumsum(counts, out=indptr[1:])
@@ -370,6 +389,8 @@ class Dataset:
         Checked as raw data would be (the features, the labels or targets against the
         outputs, with the messages of ``fastnn.validation``), once per network shape.
         """
+        if not len(self):
+            raise ValueError(f"{name} is empty: it must hold at least one sample")
         if self._shape[1] != n_in:
             raise ValueError(
                 f"{name} X has {self._shape[1]} features, the network expects {n_in} (sizes[0]); "
