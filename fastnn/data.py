@@ -33,7 +33,9 @@ def _values_csr(arr, dtype, name, stacklevel):
     data, indices, indptr, bad, outside = _prepare.prepare_values(arr, np.empty(0, dtype))
     if bad >= 0:
         r, c = divmod(int(bad), arr.shape[1])
-        raise validation.nonfinite_error(name, dtype.type(arr[r, c]), r, c)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, reported here
+            value = dtype.type(arr[r, c])
+        raise validation.nonfinite_error(name, value, r, c)
     if outside:
         validation.warn_range(name, float(dtype.type(arr.min())), float(dtype.type(arr.max())), stacklevel + 1)
     return data, indices, indptr
@@ -181,7 +183,8 @@ class Dataset:
         self._set_csr(data, indices, indptr)
 
     def _set_csr(self, data, indices, indptr):
-        self._data, self._indices, self._indptr = (_readonly(a) for a in (data, indices, indptr))
+        # Private, so left writable: Numba compiles a kernel again for read-only arrays.
+        self._data, self._indices, self._indptr = data, indices, indptr
         self._values = {}  # dtype -> (data, indices, indptr) the kernels read
         if not self._is_bytes:
             self._values[self._data.dtype] = (self._data, self._indices, self._indptr)
@@ -372,7 +375,8 @@ class Dataset:
                 data = np.empty(self._data.shape, dtype)
                 _prepare.decode(self._data, _value_table(dtype), data)
             else:
-                data = self._data.astype(dtype)
+                with np.errstate(over="ignore"):  # reported below, with its place
+                    data = self._data.astype(dtype)
                 if not np.isfinite(data).all():  # float64 beyond float32's range
                     k = int(np.flatnonzero(~np.isfinite(data))[0])
                     r = int(np.searchsorted(self._indptr, k, side="right")) - 1
@@ -380,7 +384,7 @@ class Dataset:
                         f"X must be finite in {dtype.name}, got {data[k]} at X[{r}, {self._indices[k]}] "
                         f"(from {self._data[k]} in {self._data.dtype.name})"
                     )
-            self._values[dtype] = (_readonly(data), self._indices, self._indptr)
+            self._values[dtype] = (data, self._indices, self._indptr)
         return self._values[dtype]
 
     def _kernel_data(self, n_in, n_out, dtype, name):
@@ -399,5 +403,5 @@ class Dataset:
         key = (dtype, n_out)
         if key not in self._targets:
             Y, labels = validation.check_targets(self._y, len(self), n_out, dtype, f"{name} y")
-            self._targets[key] = (_readonly(Y), labels)
+            self._targets[key] = (Y, labels)
         return (self._csr(dtype), *self._targets[key])
