@@ -9,7 +9,7 @@ import pytest
 
 import fastnn
 from fastnn import DataRangeWarning, Dataset, Network
-from fastnn.kernels import prepare
+from fastnn.data import bytes_csr, float_csr
 
 
 def images(n=300, n_features=20, seed=0):
@@ -230,14 +230,14 @@ def test_prepare_builds_the_csr(layout):
     X = U / 255.0
     X[U == 3] = -2.0  # negatives count as values too
     for got, want in [
-        (prepare.prepare_bytes(U), scipy_like_csr(U)),
-        (prepare.prepare_values(X, np.empty(0))[:3], scipy_like_csr(X)),
-        (prepare.prepare_values(X, np.empty(0, np.float32))[:3], scipy_like_csr(X.astype(np.float32))),
+        (bytes_csr(U), scipy_like_csr(U)),
+        (float_csr(X, np.dtype(np.float64))[:3], scipy_like_csr(X)),
+        (float_csr(X, np.dtype(np.float32))[:3], scipy_like_csr(X.astype(np.float32))),
     ]:
         for a, b in zip(got, want):
             assert a.dtype == b.dtype if a.dtype != np.int64 else True
             assert np.array_equal(a, b)
-    data, indices, indptr, bad, outside = prepare.prepare_values(X, np.empty(0))
+    data, indices, indptr, bad, outside = float_csr(X, np.dtype(np.float64))
     assert bad == -1 and outside == np.count_nonzero(U == 3)
 
 
@@ -246,5 +246,5 @@ def test_prepare_finds_the_first_non_finite_value():
     X[17, 4] = np.inf
     X[17, 9] = np.nan
     X[30, 0] = np.nan
-    assert prepare.prepare_values(X, np.empty(0))[3] == 17 * 30 + 4
-    assert prepare.prepare_values(np.full((3, 4), 1e39), np.empty(0, np.float32))[3] == 0
+    assert float_csr(X, np.dtype(np.float64))[3] == 17 * 30 + 4
+    assert float_csr(np.full((3, 4), 1e39), np.dtype(np.float32))[3] == 0
