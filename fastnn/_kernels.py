@@ -765,6 +765,61 @@ def _sgd_epoch(params, sizes, offsets, data, indices, indptr, Y, perm, mini_batc
     return cost
 
 
+# Inputs stored as bytes (a fastnn.Dataset of uint8 images): the CSR values are byte codes
+# and ``table[b]`` the value of byte ``b`` (b / 255, exactly as NumPy divides). Each
+# mini-batch's inputs are decoded into a small batch-local CSR, its targets copied beside
+# them, and the very step of the float kernels runs on that: the same operations in the
+# same order, so the parameters equal those of float inputs bit for bit.
+
+@jit
+def _batch_buffers(m, n_in, n_out, dtype_like):
+    """``(data, indices, indptr, Y, rows)`` for the decoded inputs of up to ``m`` samples."""
+    data = np.empty(m * n_in + 1, dtype_like.dtype)
+    indices = np.empty(m * n_in + 1, np.int32)
+    indptr = np.zeros(m + 1, np.int64)
+    Y = np.zeros((m, n_out), dtype_like.dtype)
+    return data, indices, indptr, Y, np.arange(m)
+
+
+@jit(inline="always")
+def _decode_batch(codes, indices, indptr, table, rows, batch):
+    """Decode the inputs of the samples ``rows`` into ``batch``; returns its rows ``0..len-1``."""
+    b_data, b_indices, b_indptr, _, local = batch
+    k = 0
+    for s in range(rows.shape[0]):
+        r = rows[s]
+        for j in range(indptr[r], indptr[r + 1]):
+            b_data[k] = table[codes[j]]
+            b_indices[k] = indices[j]
+            k += 1
+        b_indptr[s + 1] = k
+    return local[: rows.shape[0]]
+
+
+@jit
+def _sgd_epoch_bytes(params, sizes, offsets, codes, indices, indptr, table, Y, perm, mini_batch_size, eta):
+    """:func:`_sgd_epoch` on inputs stored as byte codes (see above); the same result."""
+    n = perm.shape[0]
+    m = min(mini_batch_size, n)
+    ws = _workspace(sizes, offsets, m, params)
+    batch = _batch_buffers(m, sizes[0], sizes[sizes.shape[0] - 1], params)
+    b_data, b_indices, b_indptr, b_Y, _ = batch
+    mxcsr = _flush_denormals()
+    cost = 0.0
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        for s in range(min(stop + m, n), min(stop + 2 * m, n)):
+            _prefetch(indptr, perm[s])
+        _prefetch_inputs(codes, indices, indptr, Y, perm[stop : min(stop + m, n)])
+        rows = perm[start:stop]
+        local = _decode_batch(codes, indices, indptr, table, rows, batch)
+        for s in range(rows.shape[0]):
+            b_Y[s] = Y[rows[s]]
+        cost += _step(params, sizes, offsets, b_data, b_indices, b_indptr, b_Y, local, eta, ws)
+    _set_mxcsr(mxcsr)
+    return cost
+
+
 # Parallel training. Each layer's units are split into column blocks, one per thread; a
 # thread computes its units' activations for every sample of the batch, then their
 # errors, and updates the weights and biases that belong to them: the columns of the
@@ -950,6 +1005,22 @@ def _feedforward_rows(params, sizes, offsets, data, indices, indptr, out, start,
 def _feedforward_csr(params, sizes, offsets, data, indices, indptr, out):
     """``out[r] = a^L(x_r)`` for every row of the CSR inputs (Eq. 4), see :func:`_csr`."""
     _feedforward_rows(params, sizes, offsets, data, indices, indptr, out, 0, indptr.shape[0] - 1)
+
+
+@jit
+def _feedforward_csr_bytes(params, sizes, offsets, codes, indices, indptr, table, out):
+    """:func:`_feedforward_csr` of inputs stored as byte codes (see :func:`_sgd_epoch_bytes`)."""
+    aoff, act, _ = _workspace(sizes, offsets, _CHUNK, params)
+    batch = _batch_buffers(_CHUNK, sizes[0], 1, params)
+    o0 = aoff[sizes.shape[0] - 2]
+    n_out = sizes[sizes.shape[0] - 1]
+    n = indptr.shape[0] - 1
+    for first in range(0, n, _CHUNK):
+        rows = np.arange(first, min(first + _CHUNK, n))
+        local = _decode_batch(codes, indices, indptr, table, rows, batch)
+        _forward(params, sizes, offsets, aoff, batch[0], batch[1], batch[2], local, act)
+        for s in range(rows.shape[0]):
+            out[rows[s], :] = act[s, o0 : o0 + n_out]
 
 
 @jit

@@ -24,17 +24,23 @@ _STATE_VERSION = 1
 _HEAD = 256  # rows counted first, to size the arrays of a float X
 
 
-def bytes_csr(X):
+def _column_type(n_features):
+    """Columns of a Dataset of bytes: uint16 when they fit (half of int32; the kernels
+    widen them as they decode each mini-batch)."""
+    return np.dtype(np.uint16) if n_features <= 1 << 16 else np.dtype(np.int32)
+
+
+def bytes_csr(X, index_dtype=np.int32):
     """``(data, indices, indptr)`` of the uint8 2-D ``X``, ``data`` the bytes themselves.
 
     Counted first (a byte per entry: the second read is cheap), so the arrays are
-    allocated once, at their size.
+    allocated once, at their size. ``indices`` are of ``index_dtype`` (int32 or uint16).
     """
     X = np.ascontiguousarray(X)
     indptr = np.zeros(X.shape[0] + 1, np.int64)
     _prepare.count_bytes(X, indptr)
     data = np.empty(indptr[-1] + 1, np.uint8)  # + 1: the branch-free stores' spare slot
-    indices = np.empty(indptr[-1] + 1, np.int32)
+    indices = np.empty(indptr[-1] + 1, index_dtype)
     _prepare.fill_bytes(X, data, indices)
     return data[:-1], indices[:-1], indptr
 
@@ -121,7 +127,7 @@ class Dataset:
     Pass it wherever :class:`fastnn.Network` takes data (``SGD``'s ``training_data`` and
     ``test_data``, ``evaluate``, ``cost``, ``feedforward``, :func:`fastnn.train_many`),
     for networks of either dtype. It holds the non-zero inputs in compressed sparse row
-    form (values, int32 columns, row starts), built and checked in one compiled pass, so
+    form (values, columns, row starts), built and checked in one compiled pass, so
     a call on it does no conversion: a loop of ``SGD(ds, epochs=1)`` costs what its
     epochs cost. It unpacks as ``X, y = ds`` like the book's pairs.
 
@@ -181,9 +187,13 @@ class Dataset:
     Notes
     -----
     ``ds[0]`` and ``ds[1]`` are ``X`` and ``y``, as in the pair a Dataset replaces;
-    :meth:`take` selects rows (``ds.take(slice(0, 1000))``). A pickle holds the sparse form as it is stored: bytes for
-    uint8 images, int16 columns when there are at most 65,536 features (50,000 MNIST
-    images pickle to about 23 MB, against 314 MB as float64).
+    :meth:`take` selects rows (``ds.take(slice(0, 1000))``).
+
+    Memory: a value (float32 or float64) and an int32 column per non-zero entry, or for
+    bytes a byte and a uint16 column (up to 65,536 features), plus 8 bytes a row. The
+    50,000 MNIST training images (19 % non-zero) take 23 MB as bytes, against 314 MB as
+    a float64 ``X``; the training kernels decode each mini-batch's bytes as they go. A
+    pickle holds the same arrays, so it is as small.
 
     Examples
     --------
@@ -215,7 +225,7 @@ class Dataset:
         self._shape = arr.shape
         self._is_bytes = arr.dtype == np.uint8
         if self._is_bytes:
-            data, indices, indptr = bytes_csr(arr)
+            data, indices, indptr = bytes_csr(arr, _column_type(arr.shape[1]))
             if data.size and data.max() <= 1:
                 warnings.warn(
                     "X is uint8 holding only 0 and 1: a Dataset reads uint8 as pixel "
@@ -387,11 +397,11 @@ class Dataset:
             f"{self.nbytes / 1e6:.1f} MB)"
         )
 
-    # -- pickling: the sparse form as stored, columns as int16 when they fit -----------------
+    # -- pickling: the sparse form as stored, columns as uint16 when they fit ----------------
     def __getstate__(self):
         indices = self._indices
         if self._shape[1] <= 1 << 16:
-            indices = indices.astype(np.uint16)
+            indices = indices.astype(np.uint16, copy=False)
         return {
             "version": _STATE_VERSION,
             "shape": self._shape,
@@ -410,9 +420,8 @@ class Dataset:
         self._shape = tuple(state["shape"])
         self._is_bytes = bool(state["is_bytes"])
         self._y = _readonly(np.array(state["y"]))
-        self._set_csr(
-            np.array(state["data"]), np.array(state["indices"], dtype=np.int32), np.array(state["indptr"])
-        )
+        columns = _column_type(self._shape[1]) if self._is_bytes else np.dtype(np.int32)
+        self._set_csr(np.array(state["data"]), np.array(state["indices"], dtype=columns), np.array(state["indptr"]))
 
     # -- what the network reads ---------------------------------------------------------------
     def _csr(self, dtype):
@@ -431,14 +440,17 @@ class Dataset:
                         f"X must be finite in {dtype.name}, got {data[k]} at X[{r}, {self._indices[k]}] "
                         f"(from {self._data[k]} in {self._data.dtype.name})"
                     )
-            self._values[dtype] = (data, self._indices, self._indptr)
+            self._values[dtype] = (data, self._indices.astype(np.int32, copy=False), self._indptr)
         return self._values[dtype]
 
-    def _kernel_data(self, n_in, n_out, dtype, name):
+    def _kernel_data(self, n_in, n_out, dtype, name, bytes_ok=True):
         """``(csr, Y, labels)`` for a network of ``n_in`` inputs, ``n_out`` outputs and ``dtype``.
 
         Checked as raw data would be (the features, the labels or targets against the
         outputs, with the messages of ``fastnn.validation``), once per network shape.
+        ``csr`` is ``(data, indices, indptr)`` with ``data`` in ``dtype``; for bytes, when
+        ``bytes_ok``, ``(codes, indices, indptr, table)``: the kernels read
+        ``table[codes]`` (b / 255 in ``dtype``) and no float copy is made.
         """
         if not len(self):
             raise ValueError(f"{name} is empty: it must hold at least one sample")
@@ -451,4 +463,10 @@ class Dataset:
         if key not in self._targets:
             Y, labels = validation.check_targets(self._y, len(self), n_out, dtype, f"{name} y")
             self._targets[key] = (Y, labels)
-        return (self._csr(dtype), *self._targets[key])
+        if self._is_bytes and bytes_ok:
+            if ("table", dtype) not in self._values:
+                self._values["table", dtype] = _value_table(dtype)
+            csr = (self._data, self._indices, self._indptr, self._values["table", dtype])
+        else:
+            csr = self._csr(dtype)
+        return (csr, *self._targets[key])

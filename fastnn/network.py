@@ -14,6 +14,7 @@ import numpy as np
 
 from fastnn import _config, _kernels, parallel, persistence, validation
 from fastnn.data import Dataset, prepare_arrays
+from fastnn.data import bytes_csr as _csr_of_bytes
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
 __all__ = ["EpochResult", "Network", "compile_kernels", "load"]
@@ -259,13 +260,24 @@ class Network:
         """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network."""
         return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
 
-    def _prepared(self, data, name):
+    def _prepared(self, data, name, bytes_ok=True):
         """``(csr, Y, labels)`` of ``data`` for this network: a :class:`fastnn.Dataset`'s own
         (checked and converted once per network shape and dtype), or raw data's, checked
-        and converted now by :func:`fastnn.data.prepare_arrays`."""
+        and converted now by :func:`fastnn.data.prepare_arrays`.
+
+        ``csr`` is ``(data, indices, indptr)``, or ``(codes, indices, indptr, table)`` for
+        a Dataset of bytes when ``bytes_ok`` (the kernels decode ``table[codes]``).
+        """
         if isinstance(data, Dataset):
-            return data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name)
+            return data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name, bytes_ok)
         return prepare_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name, stacklevel=4)
+
+    def _feedforward_inputs(self, csr, out):
+        """``out[r] = a^L(x_r)`` for every row of ``csr`` (as :meth:`_prepared` gives it)."""
+        if len(csr) == 4:
+            _kernels._feedforward_csr_bytes(self.params, self._sizes, self._offsets, *csr, out)
+        else:
+            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
 
     # -- the book's methods ------------------------------------------------------------
     def feedforward(self, a):
@@ -296,7 +308,7 @@ class Network:
         if isinstance(a, Dataset):
             csr, _, _ = a._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, "a")
             out = np.empty((len(a), self.sizes[-1]), dtype=self.dtype)
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            self._feedforward_inputs(csr, out)
             return out
         shape = np.shape(a)
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
@@ -415,16 +427,17 @@ class Network:
             to its parameters from before that epoch.
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
-        data = self._training_arrays(training_data, test_data)
-        compile_kernels(self.dtype, parallel=self.splits(n_jobs, mini_batch_size))
+        splits = self.splits(n_jobs, mini_batch_size)
+        data = self._training_arrays(training_data, test_data, bytes_ok=not splits)  # the parallel kernel reads values
+        compile_kernels(self.dtype, parallel=splits)
         return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
-    def _training_arrays(self, training_data, test_data):
+    def _training_arrays(self, training_data, test_data, bytes_ok=True):
         """``(n, Y, csr, test)``: the checked data in this network's dtype, in CSR form.
 
         ``test`` is None or ``(None, labels, csr)``, the arguments of :meth:`_count_correct`.
         """
-        csr, Y, _ = self._prepared(training_data, "training_data")
+        csr, Y, _ = self._prepared(training_data, "training_data", bytes_ok)
         test = None
         if test_data is not None:
             test_csr, _, labels = self._prepared(test_data, "test_data")
@@ -453,6 +466,8 @@ class Network:
     def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
         """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
         params = self._params if params is None else params
+        if len(csr) == 4:  # bytes: the serial kernel (SGD asks for values when it splits)
+            return _kernels._sgd_epoch_bytes(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
         if not self.splits(n_jobs, mini_batch_size):
             return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
@@ -521,7 +536,7 @@ class Network:
         if csr is None:
             _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
         else:
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            self._feedforward_inputs(csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -554,7 +569,7 @@ class Network:
         """
         csr, Y, _ = self._prepared(data, "data")
         out = np.empty(Y.shape, dtype=self.dtype)
-        _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+        self._feedforward_inputs(csr, out)
         return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / Y.shape[0])
 
     def _check_finite(self, where):
@@ -650,6 +665,10 @@ def compile_kernels(dtype="float64", *, parallel=False):
         _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
         _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
         _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
+        codes, indices, indptr = _csr_of_bytes(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
+        table = np.zeros(256, dt)
+        _kernels._sgd_epoch_bytes(net.params, net._sizes, net._offsets, codes, indices, indptr, table, Y, perm, 1, 0.1)
+        _kernels._feedforward_csr_bytes(net.params, net._sizes, net._offsets, codes, indices, indptr, table, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
         _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)

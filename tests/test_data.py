@@ -248,3 +248,16 @@ def test_prepare_finds_the_first_non_finite_value():
     X[30, 0] = np.nan
     assert float_csr(X, np.dtype(np.float64))[3] == 17 * 30 + 4
     assert float_csr(np.full((3, 4), 1e39), np.dtype(np.float32))[3] == 0
+
+
+def test_split_layers_read_the_bytes_as_values():
+    # The parallel epoch (n_jobs=2 on a 520-unit layer) reads float values: SGD asks the
+    # Dataset of bytes for them, and the numbers are the serial ones, bit for bit.
+    U, y = images(n=120, n_features=40)
+    ds = Dataset(U, y)
+    assert Network([40, 520, 4]).splits(2, 7)
+    a = Network([40, 520, 4], seed=3)
+    a.SGD(ds, 1, 7, 3.0, test_data=ds, verbose=False, n_jobs=2)
+    b = Network([40, 520, 4], seed=3)
+    b.SGD((U / 255.0, y), 1, 7, 3.0, verbose=False)
+    assert np.array_equal(a.params, b.params)
