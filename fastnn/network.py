@@ -257,7 +257,11 @@ class Network:
         return validation.check_targets(y, n, self.sizes[-1], self.dtype, name)
 
     def _data(self, data, name):
-        """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network."""
+        """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network
+        (a :class:`fastnn.Dataset`'s dense ``X``; the kernels' paths use :meth:`_prepared`)."""
+        if isinstance(data, Dataset):
+            _, Y, labels = data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name, bytes_ok=True)
+            return np.asarray(data.X, dtype=self.dtype), Y, labels
         return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
 
     def _prepared(self, data, name, bytes_ok=True):

@@ -39,14 +39,15 @@ def test_train_divergence_keeps_the_saved_model(mnist_dir, tmp_path, monkeypatch
     model = tmp_path / "net.npz"
     fastnn.Network([784, 5, 10], seed=0).save(model)
     before = model.read_bytes()
-    real = _kernels._sgd_epoch
+    for kernel in ("_sgd_epoch", "_sgd_epoch_bytes"):  # load_mnist's Datasets are bytes
+        real = getattr(_kernels, kernel)
 
-    def diverge(params, *args):
-        out = real(params, *args)
-        params[:] = np.inf
-        return out
+        def diverge(params, *args, real=real):
+            out = real(params, *args)
+            params[:] = np.inf
+            return out
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", diverge)
+        monkeypatch.setattr(_kernels, kernel, diverge)
     code = cli.main(["train", "--sizes", "784,5,10", "--epochs", "1", "--eta", "50",
                      "--data-dir", str(mnist_dir), "--save", str(model)])
     err = capsys.readouterr().err
