@@ -1,8 +1,7 @@
 """Root conftest: what both ``tests/`` and ``benchmarks/`` need (the MNIST fixture, options).
 
-(Fixtures live in ``tests/conftest.py`` and in the benchmark module: a second
-``conftest.py`` under ``benchmarks/`` would replace ``tests/conftest.py`` as the module
-``conftest`` that the tests import ``one_hot`` from.)
+(Fixtures live in ``tests/conftest.py`` and in the benchmark module; helpers the test
+modules import live in ``tests/helpers.py``, never in a conftest.)
 """
 
 import importlib.util

@@ -4,19 +4,26 @@ Each setting can be overridden by an environment variable read once, at import:
 
 ``FASTNN_FASTMATH``
     Comma-separated LLVM fast-math flags, ``"0"``/``"off"`` for none, default
-    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (plain-loop kernels
-    were 3-4.5x slower without it on this project's machine); ``contract`` allows fused
+    ``"reassoc,contract,nsz"``. ``reassoc`` lets reductions vectorise (what it is worth:
+    docs/performance.md, "Settings"); ``contract`` allows fused
     multiply-add; ``nsz`` ignores the sign of zero. Never ``nnan``/``ninf`` (a NaN check
     inside such a kernel is optimised away, so divergence could go unseen) nor ``arcp``
     (division becomes a reciprocal estimate: with ``fastmath=True`` the float32 sigmoid
     returned NaN once ``exp`` overflowed). fastnn checks finiteness in Python, outside
     the kernels, so the check holds whatever is set here; flags that drop NaN/inf
     semantics are refused.
-``FASTNN_CACHE``
+``FASTNN_KERNEL_CACHE``
     ``"1"`` (default) caches compiled kernels on disk (Numba ``cache=True``: cold compile
-    takes seconds, a warm cache well under one). ``"0"`` disables it. When no cache
-    directory is writable, Numba raises at decoration time; fastnn then falls back to
-    compiling in memory, so ``import fastnn`` works from a read-only install.
+    takes seconds, a warm cache well under one). ``"0"`` disables it. Each combination
+    of compile settings has a cache directory of its own, guarded against stale
+    entries (:mod:`fastnn.kernels.cache`). When no cache directory is writable, fastnn
+    compiles in memory, so ``import fastnn`` works from a read-only install. The old
+    name ``FASTNN_CACHE`` is still read when the new one is unset.
+``FASTNN_ROW_KERNELS``
+    ``"intrinsics"`` (default) compiles the row operations of every layer as explicit
+    vector code (:mod:`fastnn.kernels._llvm`); ``"loops"`` compiles the plain loops of
+    :mod:`fastnn.kernels.rows`, their specification, instead (the A/B of
+    docs/performance.md).
 
 Numba's own variables (``NUMBA_CACHE_DIR``, ``NUMBA_NUM_THREADS``,
 ``NUMBA_DISABLE_JIT``, ...) keep their usual meaning.
@@ -47,7 +54,23 @@ def _parse_fastmath(text):
 
 
 FASTMATH = _parse_fastmath(os.environ.get("FASTNN_FASTMATH", _DEFAULT_FASTMATH))
-CACHE = os.environ.get("FASTNN_CACHE", "1").strip().lower() not in {"0", "off", "false", "no"}
+
+
+def _on(text):
+    return text.strip().lower() not in {"0", "off", "false", "no"}
+
+
+CACHE = _on(os.environ.get("FASTNN_KERNEL_CACHE", os.environ.get("FASTNN_CACHE", "1")))
+
+
+def _row_kernels(text):
+    value = text.strip().lower()
+    if value not in {"intrinsics", "loops"}:
+        raise ValueError(f"FASTNN_ROW_KERNELS must be 'intrinsics' or 'loops', got {text!r}")
+    return value
+
+
+ROW_KERNELS = _row_kernels(os.environ.get("FASTNN_ROW_KERNELS", "intrinsics"))
 
 #: Weight rows (and activation blocks) are padded with zeros to a multiple of this many
 #: elements, so the kernels' inner loops over a layer's outputs run whole SIMD vectors
@@ -61,15 +84,27 @@ ROW_ALIGN = int(_row_align)
 #: DAZ bits of MXCSR are set on entry and restored on exit, like PyTorch's
 #: ``torch.set_flush_denormal(True)``). Online float32 training with eta = 3 drives many
 #: sigmoid outputs and errors below 1.2e-38, where every operation takes a slow
-#: microcode path: an epoch took 3-4x longer. Values that small cannot change a weight.
+#: microcode path (docs/performance.md, "Settings"). Values that small cannot change a weight.
 #: ``FASTNN_FLUSH_DENORMALS=0`` keeps IEEE gradual underflow.
-FLUSH_DENORMALS = os.environ.get("FASTNN_FLUSH_DENORMALS", "1").strip().lower() not in {"0", "off", "false", "no"}
+FLUSH_DENORMALS = _on(os.environ.get("FASTNN_FLUSH_DENORMALS", "1"))
 
-# Numba's cache index keys a kernel by its signature and source, not by its compile
-# options, so a kernel cached under one FASTNN_FASTMATH or FASTNN_FLUSH_DENORMALS would be
-# served, stale, under another. Only the default settings use the on-disk cache.
-if FASTMATH != _parse_fastmath(_DEFAULT_FASTMATH) or not FLUSH_DENORMALS:
-    CACHE = False
+
+def compile_settings(environ=None):
+    """Everything that changes the kernels' compiled code without changing their source.
+
+    Read from ``environ`` (default ``os.environ``) as at import; :mod:`fastnn.kernels.cache`
+    keys the on-disk cache by it.
+    """
+    environ = os.environ if environ is None else environ
+    fastmath = _parse_fastmath(environ.get("FASTNN_FASTMATH", _DEFAULT_FASTMATH))
+    return {
+        "fastmath": sorted(fastmath) if fastmath else False,
+        "flush_denormals": _on(environ.get("FASTNN_FLUSH_DENORMALS", "1")),
+        "row_kernels": _row_kernels(environ.get("FASTNN_ROW_KERNELS", "intrinsics")),
+    }
+
+
+COMPILE_SETTINGS = compile_settings()
 
 #: True when the kernels run as plain Python (``NUMBA_DISABLE_JIT=1``).
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
@@ -106,27 +141,3 @@ def jit(func=None, **options):
         return decorate(func)
     return decorate
 
-
-def cache_dir():
-    """Directory where Numba caches fastnn's compiled kernels, or None if not cached.
-
-    Numba picks it: ``$NUMBA_CACHE_DIR`` (mirroring the package path) if set, else
-    ``__pycache__`` beside ``fastnn/_kernels.py`` if writable, else a per-user directory.
-    """
-    from pathlib import Path
-
-    from fastnn import _kernels
-
-    cache = getattr(_kernels._sgd_epoch, "_cache", None)
-    path = getattr(cache, "_cache_path", None)
-    if JIT_DISABLED or not cache_in_use or path is None:
-        return None
-    return Path(path)
-
-
-def cache_files():
-    """The cache files (``*.nbi`` index, ``*.nbc`` code) of fastnn's kernels."""
-    directory = cache_dir()
-    if directory is None or not directory.is_dir():
-        return []
-    return sorted(p for p in directory.glob("_kernels.*") if p.suffix in {".nbi", ".nbc"})

@@ -17,6 +17,7 @@ from fastnn import _config, datasets, validation
 from fastnn._version import __version__
 from fastnn.bench import bench
 from fastnn.book import reproduce
+from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels, load
 from fastnn.persistence import ModelFileError
 
@@ -124,11 +125,11 @@ def _cmd_evaluate(args):
 
 
 def _cmd_cache(args):
-    directory = _config.cache_dir()
+    directory = cache.cache_dir()
     if directory is None:
-        print("Kernels are not cached on disk (FASTNN_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
+        print("Kernels are not cached on disk (FASTNN_KERNEL_CACHE=0, NUMBA_DISABLE_JIT=1, or no writable directory).")
         return 0
-    files = _config.cache_files()
+    files = cache.cache_files()
     if args.action == "info":
         size = sum(f.stat().st_size for f in files)
         print(f"{directory}: {len(files)} cached kernel files, {size / 1e6:.1f} MB")

@@ -1,9 +1,10 @@
 """The public model: a feedforward network of sigmoid neurons trained by SGD.
 
-This is the thin layer over :mod:`fastnn._kernels`: it checks and converts inputs once, at
+This is the thin layer over :mod:`fastnn.kernels`: it checks and converts inputs once, at
 the boundary (with :mod:`fastnn.validation`), owns the random generator, allocates, runs
 the epoch loop and keeps the history. Saving is :mod:`fastnn.persistence`'s, the threading
-policy :mod:`fastnn.parallel`'s. Everything follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
+policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. Everything
+follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
 import dataclasses
@@ -12,9 +13,9 @@ import time
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels, parallel, persistence, validation
-from fastnn.data import Dataset, prepare_arrays
-from fastnn.data import bytes_csr as _csr_of_bytes
+from fastnn import _config, _layout, kernels, parallel, persistence, validation
+from fastnn.data import Dataset, bytes_csr, prepare_arrays
+from fastnn._layout import LD
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
 __all__ = ["EpochResult", "Network", "compile_kernels", "load"]
@@ -63,30 +64,7 @@ class EpochResult:
         return dataclasses.asdict(self)
 
 
-def _layout(sizes, align):
-    """Offsets of each layer's (padded, transposed) weights and biases in the flat buffer."""
-    offsets = [0]
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        ld = -(-n_out // align) * align
-        offsets.append(offsets[-1] + n_in * ld)
-        offsets.append(offsets[-1] + ld)
-    return np.array(offsets, dtype=np.int64)
-
-
-def aligned_copy(a):
-    """A 1-D copy of ``a`` whose first element starts a 64-byte cache line.
-
-    The kernels load whole 512-bit vectors from the parameter buffer; NumPy aligns to
-    16 bytes only, and on an unaligned buffer each vector load touches two cache lines
-    (what that costs: docs/performance.md, "Alignment").
-    """
-    a = np.asarray(a)
-    align = _kernels._ALIGN // a.itemsize
-    buf = np.empty(a.size + align, a.dtype)
-    start = (-buf.ctypes.data) % _kernels._ALIGN // a.itemsize
-    out = buf[start : start + a.size]
-    out[:] = a.reshape(-1)
-    return out
+aligned_copy = _layout.aligned_copy  # kept importable from here
 
 
 def _check_training(epochs, mini_batch_size, eta, n_jobs):
@@ -104,7 +82,7 @@ class Network:
     The model of Chapter 1 of Nielsen, *Neural Networks and Deep Learning*: layer
     ``l + 1`` computes ``a' = sigmoid(w a + b)`` (Eq. 4), trained on the quadratic cost
     C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6) by mini-batch SGD (Eq. 20-21). The hot loops
-    are Numba kernels (:mod:`fastnn._kernels`); :mod:`fastnn.reference` is the same
+    are Numba kernels (:mod:`fastnn.kernels`); :mod:`fastnn.reference` is the same
     algorithm in NumPy.
 
     Parameters
@@ -125,9 +103,11 @@ class Network:
     dtype : numpy.dtype
     params : ndarray of shape (n_params_padded,)
         Every weight and bias in one C-contiguous buffer, starting on a 64-byte cache
-        line (see :func:`aligned_copy`). Weight layer ``l`` is stored
+        line (see :func:`fastnn._layout.aligned_copy`). Weight layer ``l`` is stored
         transposed, row ``i`` holding the weights out of input ``i``, each row padded with
-        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._kernels`.
+        zeros to a multiple of a SIMD-friendly length; see :mod:`fastnn._layout`.
+    layers : ndarray of shape (len(sizes) - 1, 6), int64
+        Where each layer lives in ``params`` (:func:`fastnn._layout.layer_table`).
     weights : tuple of ndarray
         ``weights[l]`` is a writable view of shape ``(sizes[l+1], sizes[l])`` into
         ``params`` (not contiguous): ``weights[l][j, k]`` is the book's ``w^{l+1}_{jk}``.
@@ -163,8 +143,8 @@ class Network:
         self.dtype = check_dtype(dtype)
         self._rng = np.random.default_rng(check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
-        self._offsets = _layout(self.sizes, _config.ROW_ALIGN)
-        self._params = aligned_copy(np.zeros(self._offsets[-1], dtype=self.dtype))
+        self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
+        self._params = _layout.aligned_copy(np.zeros(_layout.n_params(self._layers), dtype=self.dtype))
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         for b in self.biases:
@@ -235,14 +215,19 @@ class Network:
         """Number of layers, the input layer included (the book's ``num_layers``)."""
         return len(self.sizes)
 
+    @property
+    def layers(self):
+        """The layer table of :attr:`params` (:func:`fastnn._layout.layer_table`), read-only."""
+        view = self._layers.view()
+        view.flags.writeable = False
+        return view
+
     def _views(self, buf):
-        weights, biases = [], []
-        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            w0, b0, end = self._offsets[2 * l : 2 * l + 3]
-            ld = (b0 - w0) // n_in
-            weights.append(buf[w0:b0].reshape(n_in, ld)[:, :n_out].T)
-            biases.append(buf[b0 : b0 + n_out])
-        return weights, biases
+        return _layout.views(buf, self._layers)
+
+    def _bundle(self, params=None):
+        """The kernels' network bundle ``(params, layers)``."""
+        return (self._params if params is None else params), self._layers
 
     def __repr__(self):
         return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
@@ -260,28 +245,28 @@ class Network:
         """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network
         (a :class:`fastnn.Dataset`'s dense ``X``; the kernels' paths use :meth:`_prepared`)."""
         if isinstance(data, Dataset):
-            _, Y, labels = data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name, bytes_ok=True)
+            _, Y, labels = data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name)
             return np.asarray(data.X, dtype=self.dtype), Y, labels
         return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
 
     def _prepared(self, data, name, bytes_ok=True):
-        """``(csr, Y, labels)`` of ``data`` for this network: a :class:`fastnn.Dataset`'s own
+        """``(x_csr, Y, labels)`` of ``data`` for this network: a :class:`fastnn.Dataset`'s own
         (checked and converted once per network shape and dtype), or raw data's, checked
         and converted now by :func:`fastnn.data.prepare_arrays`.
 
-        ``csr`` is ``(data, indices, indptr)``, or ``(codes, indices, indptr, table)`` for
-        a Dataset of bytes when ``bytes_ok`` (the kernels decode ``table[codes]``).
+        ``x_csr`` is ``(data, indices, indptr)``, or ``(codes, indices, indptr, table)`` for
+        a Dataset of bytes when ``bytes_ok`` (the kernels read ``table[codes]``).
         """
         if isinstance(data, Dataset):
             return data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name, bytes_ok)
         return prepare_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name, stacklevel=4)
 
-    def _feedforward_inputs(self, csr, out):
-        """``out[r] = a^L(x_r)`` for every row of ``csr`` (as :meth:`_prepared` gives it)."""
-        if len(csr) == 4:
-            _kernels._feedforward_csr_bytes(self.params, self._sizes, self._offsets, *csr, out)
+    def _feedforward_inputs(self, x_csr, out):
+        """``out[r] = a^L(x_r)`` for every row of ``x_csr`` (as :meth:`_prepared` gives it)."""
+        if len(x_csr) == 4:
+            kernels.feedforward_csr_bytes(self._bundle(), x_csr[:3], x_csr[3], out)
         else:
-            _kernels._feedforward_csr(self.params, self._sizes, self._offsets, *csr, out)
+            kernels.feedforward_csr(self._bundle(), x_csr, out)
 
     # -- the book's methods ------------------------------------------------------------
     def feedforward(self, a):
@@ -310,15 +295,15 @@ class Network:
             Inputs outside [0, 1].
         """
         if isinstance(a, Dataset):
-            csr, _, _ = a._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, "a")
+            x_csr, _, _ = self._prepared(a, "a")
             out = np.empty((len(a), self.sizes[-1]), dtype=self.dtype)
-            self._feedforward_inputs(csr, out)
+            self._feedforward_inputs(x_csr, out)
             return out
         shape = np.shape(a)
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        kernels.feedforward(self._bundle(), X, out)
         if column:
             return out.reshape(-1, 1)  # the book's column vector in, column vector out
         return out[0] if len(shape) == 1 else out
@@ -349,7 +334,7 @@ class Network:
         X = self._inputs(x, "x")
         Y, _ = self._targets(y, 1, "y")
         grad = np.empty_like(self.params)
-        _kernels._backprop(self.params, self._sizes, self._offsets, X, Y, grad)
+        kernels.backprop(self._bundle(), X, Y, grad)
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
@@ -373,7 +358,8 @@ class Network:
         eta = check_eta(eta)
         X, Y, _ = self._data((X, y), "mini-batch")
         rows = np.arange(X.shape[0], dtype=np.int64)
-        cost = _kernels._update_mini_batch(self.params, self._sizes, self._offsets, *_kernels._csr(X), Y, rows, eta)
+        data, indices, indptr = kernels.csr(X)
+        cost = kernels.update_mini_batch(self._bundle(), (data, indices, indptr, Y), rows, eta)
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
@@ -412,7 +398,7 @@ class Network:
             :func:`fastnn.parallel.splits`; ask :meth:`splits`). The parameters and
             costs are those of ``n_jobs=1`` bit for bit: each thread owns whole units, so
             no sum is split between threads. It pays off only for wide layers on idle
-            cores (measurements: docs/performance.md, "Threads"). To use the cores on
+            cores (measurements: docs/performance.md, "Two cores"). To use the cores on
             small networks, train several at once with :func:`fastnn.train_many`. The
             first call that splits a layer compiles the parallel kernel (seconds; cached
             on disk).
@@ -432,23 +418,27 @@ class Network:
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
         splits = self.splits(n_jobs, mini_batch_size)
-        data = self._training_arrays(training_data, test_data, bytes_ok=not splits)  # the parallel kernel reads values
+        data = self._training_arrays(training_data, test_data, bytes_ok=not splits)  # split: values
         compile_kernels(self.dtype, parallel=splits)
         return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs)
 
     def _training_arrays(self, training_data, test_data, bytes_ok=True):
-        """``(n, Y, csr, test)``: the checked data in this network's dtype, in CSR form.
+        """``(n, Y, inputs, test)``: the checked data in this network's dtype, and the kernels'
+        bundle ``inputs = (data, indices, indptr, Y)`` (the CSR form of ``X``, then ``Y``),
+        or ``(codes, indices, indptr, Y, table)`` for a Dataset of bytes when ``bytes_ok``.
 
-        ``test`` is None or ``(None, labels, csr)``, the arguments of :meth:`_count_correct`.
+        ``test`` is None or ``(None, labels, x_csr)``, the arguments of :meth:`count_correct`.
+        A Dataset's forms were made when it was; raw data are converted here, once per call.
         """
-        csr, Y, _ = self._prepared(training_data, "training_data", bytes_ok)
+        x_csr, Y, _ = self._prepared(training_data, "training_data", bytes_ok)
         test = None
         if test_data is not None:
             test_csr, _, labels = self._prepared(test_data, "test_data")
             if labels is None:
                 raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
             test = (None, labels, test_csr)
-        return Y.shape[0], Y, csr, test
+        inputs = (*x_csr[:3], Y) if len(x_csr) == 3 else (*x_csr[:3], Y, x_csr[3])
+        return Y.shape[0], Y, inputs, test
 
     def splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
@@ -464,22 +454,27 @@ class Network:
         bool
             The rule of :func:`fastnn.parallel.splits` on this network's padded widths.
         """
-        widths = [(self._offsets[2 * l + 1] - self._offsets[2 * l]) // n_in for l, n_in in enumerate(self.sizes[:-1])]
-        return parallel.splits(widths, n_jobs, mini_batch_size, self.dtype)
+        return parallel.splits(self._layers[:, LD], n_jobs, mini_batch_size, self.dtype)
 
-    def _epoch(self, csr, Y, perm, mini_batch_size, eta, n_jobs, params=None):
-        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks."""
-        params = self._params if params is None else params
-        if len(csr) == 4:  # bytes: the serial kernel (SGD asks for values when it splits)
-            return _kernels._sgd_epoch_bytes(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+    def run_epoch(self, inputs, perm, mini_batch_size, eta, n_jobs, params=None):
+        """One epoch on ``params`` (default: this network's) with the kernel ``n_jobs`` picks.
+
+        For package use (the benchmarks' table, ``tools/threads_report.py``): no checks.
+        ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)`` (from
+        :meth:`prepare`), or ``(codes, indices, indptr, Y, table)`` for bytes (serial only:
+        :meth:`SGD` asks for values when it splits), ``perm`` the int64 order of the
+        samples, ``n_jobs`` resolved (>= 1). Returns the summed training cost.
+        """
+        net = self._bundle(params)
+        if len(inputs) == 5:
+            return kernels.sgd_epoch_bytes(net, inputs[:4], inputs[4], perm, mini_batch_size, eta)
         if not self.splits(n_jobs, mini_batch_size):
-            return _kernels._sgd_epoch(params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta)
+            return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta)
         previous = numba.get_num_threads()
         numba.set_num_threads(n_jobs)
         try:
-            return _kernels._sgd_epoch_parallel(
-                params, self._sizes, self._offsets, *csr, Y, perm, mini_batch_size, eta, n_jobs,
-                parallel.min_block(self.dtype),
+            return kernels.sgd_epoch_parallel(
+                net, inputs, perm, mini_batch_size, eta, n_jobs, parallel.min_block(self.dtype)
             )
         finally:
             numba.set_num_threads(previous)
@@ -501,13 +496,13 @@ class Network:
         For package use; ``prefix`` starts each printed line and each error message.
         Returns the list of :class:`EpochResult`.
         """
-        n, Y, csr, test = data
+        n, _, inputs, test = data
         history = []
         for j in range(epochs):
             before = self.params.copy()
             t0 = time.perf_counter()
             perm = self._rng.permutation(n)
-            cost = self._epoch(csr, Y, perm, mini_batch_size, eta, n_jobs)
+            cost = self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs)
             seconds = time.perf_counter() - t0
             if not np.isfinite(self.params).all():
                 self.params[:] = before
@@ -518,7 +513,7 @@ class Network:
                     "scaled to [0, 1]."
                 )
             t1 = time.perf_counter()
-            correct = self._count_correct(*test) if test is not None else None
+            correct = self.count_correct(*test) if test is not None else None
             eval_seconds = time.perf_counter() - t1
             result = EpochResult(
                 epoch=j,
@@ -534,13 +529,17 @@ class Network:
                 print(prefix + _format_epoch(result), flush=True)
         return history
 
-    def _count_correct(self, X, labels, csr=None):
-        """Samples whose output's argmax is their label: of the dense ``X``, or of ``csr``."""
+    def count_correct(self, X, labels, x_csr=None):
+        """Inputs of the checked ``X`` (or its CSR form ``x_csr``) whose argmax is ``labels``.
+
+        For package use: :meth:`evaluate` without the checks. ``x_csr`` as
+        :meth:`_prepared` gives it (``X`` is then unused).
+        """
         out = np.empty((len(labels), self.sizes[-1]), dtype=self.dtype)
-        if csr is None:
-            _kernels._feedforward(self.params, self._sizes, self._offsets, X, out)
+        if x_csr is None:
+            kernels.feedforward(self._bundle(), X, out)
         else:
-            self._feedforward_inputs(csr, out)
+            self._feedforward_inputs(x_csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -555,10 +554,10 @@ class Network:
         -------
         int
         """
-        csr, _, labels = self._prepared(test_data, "test_data")
+        x_csr, _, labels = self._prepared(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-        return self._count_correct(None, labels, csr)
+        return self.count_correct(None, labels, x_csr)
 
     def cost(self, data):
         """The quadratic cost C = 1/(2n) sum_x |y(x) - a|^2 over ``data``, Eq. (6).
@@ -571,9 +570,9 @@ class Network:
         -------
         float
         """
-        csr, Y, _ = self._prepared(data, "data")
+        x_csr, Y, _ = self._prepared(data, "data")
         out = np.empty(Y.shape, dtype=self.dtype)
-        self._feedforward_inputs(csr, out)
+        self._feedforward_inputs(x_csr, out)
         return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / Y.shape[0])
 
     def _check_finite(self, where):
@@ -664,17 +663,18 @@ def compile_kernels(dtype="float64", *, parallel=False):
     X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    csr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
+    inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
-        _kernels._sgd_epoch(net.params, net._sizes, net._offsets, *csr, Y, perm, 1, 0.1)
-        _kernels._feedforward_csr(net.params, net._sizes, net._offsets, *csr, Y)
-        _kernels._feedforward(net.params, net._sizes, net._offsets, X, Y)
-        codes, indices, indptr = _csr_of_bytes(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
+        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1)
+        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+        kernels.feedforward(net._bundle(), X, Y)
+        codes, indices, indptr = bytes_csr(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
         table = np.zeros(256, dt)
-        _kernels._sgd_epoch_bytes(net.params, net._sizes, net._offsets, codes, indices, indptr, table, Y, perm, 1, 0.1)
-        _kernels._feedforward_csr_bytes(net.params, net._sizes, net._offsets, codes, indices, indptr, table, Y)
+        kernels.sgd_epoch_bytes(net._bundle(), (codes, indices, indptr, Y), table, perm, 1, 0.1)
+        kernels.feedforward_csr_bytes(net._bundle(), (codes, indices, indptr), table, Y)
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
-        _kernels._sgd_epoch_parallel(net.params, net._sizes, net._offsets, *csr, Y, perm, 2, 0.1, 2, 1)
+        kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, 2, 1)
         _compiled.add((dt, "parallel"))
     return time.perf_counter() - t0

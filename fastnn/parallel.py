@@ -10,7 +10,7 @@ Two ways to use more than one core:
 - **across networks** (:func:`train_many`): one network per thread, each trained exactly
   as it would be alone. The kernels release the GIL.
 
-What was measured to choose these numbers is in docs/performance.md ("Threads").
+What was measured to choose these numbers is in docs/performance.md ("Two cores").
 
 Examples
 --------
@@ -33,7 +33,7 @@ __all__ = ["MIN_BLOCK", "min_block", "n_blocks", "splits", "train_many", "usable
 
 #: Fewest (padded) columns of a layer one thread gets, by item size in bytes: a layer is
 #: split over two threads from 512 units in float64 and 768 in float32; narrower layers
-#: ran slower split than on one thread (docs/performance.md, "Threads").
+#: ran slower split than on one thread (docs/performance.md, "Two cores").
 MIN_BLOCK = {8: 256, 4: 384}
 
 
@@ -61,7 +61,7 @@ def splits(widths, n_jobs, mini_batch_size, dtype):
     It does when ``n_jobs > 1``, ``mini_batch_size > 1`` and some layer is cut into at
     least two blocks (:func:`n_blocks` with :func:`min_block`). Online learning stays on
     one thread: two fork-joins per sample cost what the second core saves
-    (docs/performance.md, "Threads").
+    (docs/performance.md, "Two cores").
 
     Parameters
     ----------
@@ -105,7 +105,7 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     (nothing is shared between them but the read-only data). The kernels release the
     GIL; the data are converted once for all. Use it for seeds, learning rates or layer
     sizes side by side; how much faster it is on one machine is in docs/performance.md
-    ("Threads").
+    ("Two cores").
 
     Parameters
     ----------

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _kernels, parallel, reference
+from fastnn import _layout, kernels, parallel, reference
 from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.kernels import _cpu, _llvm, rows, sgd
 from fastnn.validation import one_hot
 
 
@@ -171,7 +172,7 @@ def test_epoch_cost_is_the_cost_before_each_update(mnist):
     X, Y = X[:20], one_hot(y[:20])
     expected = 20 * reference.total_cost(net.weights, net.biases, X, Y)
     params = net.params.copy()
-    got = _kernels._sgd_epoch(params, net._sizes, net._offsets, *_kernels._csr(X), Y, np.arange(20), 20, 3.0)
+    got = kernels.sgd_epoch((params, net.layers), (*kernels.csr(X), Y), np.arange(20), 20, 3.0)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
@@ -180,8 +181,8 @@ class TestSigmoid:
         z = np.asarray(z)
         out = np.empty_like(z)
         prime = np.empty_like(z)
-        _kernels._sigmoid(z, out)
-        _kernels._sigmoid_prime(z, prime)
+        kernels.sigmoid(z, out)
+        kernels.sigmoid_prime(z, prime)
         return reference.sigmoid(z), reference.sigmoid_prime(z), out, prime
 
     @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -224,9 +225,9 @@ def test_feedforward_parallel_matches_serial(mnist):
     X = X[:1001]
     serial = np.empty((len(X), 10))
     parallel = np.empty((len(X), 10))
-    _kernels._feedforward(net.params, net._sizes, net._offsets, X, serial)
+    kernels.feedforward((net.params, net.layers), X, serial)
     for chunks in (1, 3, 8):
-        _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X, parallel, chunks)
+        kernels.feedforward_parallel((net.params, net.layers), X, parallel, chunks)
         np.testing.assert_array_equal(parallel, serial)
 
 
@@ -256,15 +257,14 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
     """
     X, Y, perm = _wide_problem(sizes, dtype)
     net = fastnn.Network(sizes, seed=1, dtype=dtype)
-    csr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
+    inputs = (data, indices, indptr, Y)
     want = net.params.copy()
-    want_cost = _kernels._sgd_epoch(want, net._sizes, net._offsets, *csr, Y, perm, m, 3.0)
+    want_cost = kernels.sgd_epoch((want, net.layers), inputs, perm, m, 3.0)
     assert not np.array_equal(want, net.params)
     for n_threads in (1, 2, 3):
         got = net.params.copy()
-        cost = _kernels._sgd_epoch_parallel(
-            got, net._sizes, net._offsets, *csr, Y, perm, m, 3.0, n_threads, SPLIT_SMALL
-        )
+        cost = kernels.sgd_epoch_parallel((got, net.layers), inputs, perm, m, 3.0, n_threads, SPLIT_SMALL)
         np.testing.assert_array_equal(got, want, err_msg=f"{n_threads} threads")
         assert cost == want_cost
 
@@ -274,10 +274,10 @@ def test_parallel_blocks_partition_each_layer(min_block):
     """Blocks tile [0, ld) in order, cut at multiples of 16, and narrow layers stay whole."""
     for ld in (8, 32, 104, 128, 200, 512, 1000, 1008):
         for n_threads in (1, 2, 3, 4, 16):
-            nb = _kernels._n_blocks(ld, n_threads, min_block)
+            nb = kernels.n_blocks(ld, n_threads, min_block)
             assert 1 <= nb <= n_threads and (nb == 1 or ld // nb >= min_block)
             assert nb > 1 or n_threads == 1 or ld < 2 * min_block
-            cuts = [_kernels._block(ld, nb, b) for b in range(nb)]
+            cuts = [kernels.block(ld, nb, b) for b in range(nb)]
             assert cuts[0][0] == 0 and cuts[-1][1] == ld
             assert all(c1 == next_c0 for (_, c1), (next_c0, _) in zip(cuts, cuts[1:]))
             assert all(c0 % 16 == 0 and c1 > c0 for c0, c1 in cuts)
@@ -287,15 +287,15 @@ def test_parallel_blocks_partition_each_layer(min_block):
 def test_workspace_rows_start_on_cache_lines(dtype):
     net = fastnn.Network([784, 30, 10], dtype=dtype)
     for m in (1, 3, 10):
-        aoff, act, delta = _kernels._workspace(net._sizes, net._offsets, m, net.params)
+        act, delta = kernels.workspace(net.layers, m, net.params)
         for a in (act, delta):
-            assert a.shape == (m, aoff[-1]) and a.flags.c_contiguous and not a.any()
+            assert a.shape == (m, _layout.scratch_width(net.layers)) and a.flags.c_contiguous and not a.any()
             assert a.ctypes.data % 64 == 0 and a.strides[0] % 64 == 0
 
 
 def test_csr():
     X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -0.0]])
-    data, indices, indptr = _kernels._csr(X)
+    data, indices, indptr = kernels.csr(X)
     np.testing.assert_array_equal(data, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(indices, [1, 3, 0])
     np.testing.assert_array_equal(indptr, [0, 2, 2, 3])
@@ -305,7 +305,7 @@ def test_denormal_flushing_is_scoped_to_the_kernel():
     """FTZ/DAZ is set inside the training kernels and the caller's MXCSR restored after."""
     from fastnn import _config
 
-    probe = _config.jit(lambda: _kernels._get_mxcsr())
+    probe = _config.jit(lambda: _cpu.get_mxcsr())
     before = probe()
     net = fastnn.Network([4, 3, 2], seed=0, dtype="float32")
     X = np.full((4, 4), 0.5, dtype=np.float32)
@@ -343,36 +343,41 @@ def _exp_loop(x):
     @numba.njit
     def run(x, out):
         for i in range(x.shape[0]):
-            out[i] = _kernels._exp_nonpositive(x[i])
+            out[i] = sgd.exp_nonpositive(x[i])
 
     out = np.empty_like(x)
     run(x, out)
     return out
 
 
-@numba.njit
-def _gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off):  # intrinsics run only when compiled
-    _kernels._gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off)
+def _row_wrappers(ops):
+    """Compiled callers of the row operations ``ops`` (an intrinsic runs only when compiled)."""
+
+    @numba.njit
+    def gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off):
+        ops.gemv_sparse(w, w_off, ld, n, data, indices, k0, k1, a, a_off)
+
+    @numba.njit
+    def gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off):
+        ops.gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off)
+
+    @numba.njit
+    def ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off):
+        ops.ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off)
+
+    @numba.njit
+    def ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off):
+        ops.ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off)
+
+    @numba.njit
+    def dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
+        ops.dot_rows(w, w_off, ld, n, d, d_off, out, out_off)
+
+    return gemv_sparse, gemv_dense, ger_sparse, ger_dense, dot_rows
 
 
-@numba.njit
-def _gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off):
-    _kernels._gemv_dense(w, w_off, ld, n, x, x_off, k0, k1, a, a_off)
-
-
-@numba.njit
-def _ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off):
-    _kernels._ger_sparse(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off)
-
-
-@numba.njit
-def _ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off):
-    _kernels._ger_dense(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off)
-
-
-@numba.njit
-def _dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
-    _kernels._dot_rows(w, w_off, ld, n, d, d_off, out, out_off)
+#: The row operations the training kernels were compiled with (FASTNN_ROW_KERNELS).
+_gemv_sparse, _gemv_dense, _ger_sparse, _ger_dense, _dot_rows = _row_wrappers(sgd)
 
 
 class TestRowKernels:
@@ -389,7 +394,7 @@ class TestRowKernels:
         w = rng.standard_normal(5 + n_in * ld).astype(dtype)  # w.T starts at offset 5
         x = rng.standard_normal((n_in, 3)).astype(dtype)
         x[rng.random(x.shape) < 0.5] = 0
-        data, indices, indptr = _kernels._csr(np.ascontiguousarray(x.T))
+        data, indices, indptr = kernels.csr(np.ascontiguousarray(x.T))
         return rng, w, x, (data, indices, indptr)
 
     @staticmethod
@@ -471,3 +476,47 @@ class TestRowKernels:
         want = out.copy()
         want[4:24] = w[5:].reshape(-1, ld) @ d[1:]
         np.testing.assert_allclose(out, want, **self.tol(dtype))
+
+
+@pytest.fixture(scope="module")
+def row_ops():
+    """``(vector, loops)``: the row operations of _llvm and of rows, compiled once per module.
+
+    (A module-level fixture: pytest 9 deprecates class-scoped fixtures written as methods.)
+    """
+    return _row_wrappers(_llvm), _row_wrappers(rows)
+
+
+@pytest.mark.skipif(fastnn._config.JIT_DISABLED, reason="the vector code runs only compiled")
+class TestRowKernelsAgreeWithTheirLoops:
+    """The vector code of fastnn.kernels._llvm against its specification, the loops of
+    fastnn.kernels.rows, on the same operands (whichever FASTNN_ROW_KERNELS the training
+    kernels use)."""
+
+    LDS = TestRowKernels.LDS
+
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    @pytest.mark.parametrize("ld", LDS)
+    def test_every_operation(self, row_ops, dtype, ld):
+        vector, loops = row_ops
+        rng, w, x, (data, indices, indptr) = TestRowKernels().setup(dtype, ld, seed=ld)
+        tol = TestRowKernels.tol(dtype)
+        d = rng.standard_normal(2 + ld).astype(dtype)
+        scale = np.dtype(dtype).type(-0.375)
+        xs = np.ascontiguousarray(x[:, 1])
+        k0, k1 = indptr[1], indptr[2]
+        n = max(1, ld - 3)  # a column block short of the row
+        results = []
+        for gemv_sparse, gemv_dense, ger_sparse, ger_dense, dot_rows in (vector, loops):
+            a = np.zeros((2, ld + 3), dtype)
+            gemv_sparse(w, 5, ld, ld, data, indices, k0, k1, a, 1)
+            gemv_dense(w, 5 + 1, ld, n, xs, 0, 2, 9, a, ld + 3)
+            w1 = w.copy()
+            ger_sparse(w1, 5, ld, ld, data, indices, k0, k1, scale, d, 2)
+            ger_dense(w1, 5 + 2, ld, n, xs, 0, 0, 12, scale, d, 1)
+            out = np.full(23, 7.0, dtype)
+            dot_rows(w, 5, ld, 20, d, 2, out, 3)
+            results.append((a, w1, out))
+        for got, want in zip(*results):
+            np.testing.assert_allclose(got, want, **tol)
+        assert np.array_equal(results[0][1][:5], w[:5]) and np.array_equal(results[1][1][:5], w[:5])

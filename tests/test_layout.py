@@ -13,12 +13,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "fastnn"
 
 LAYERS = [
-    # 0: settings, importing nothing from fastnn
-    {"fastnn._config", "fastnn._version"},
+    # 0: settings and the layer table's definition, importing nothing from fastnn (the
+    #    kernels read the table's column numbers, so _layout sits below them)
+    {"fastnn._config", "fastnn._version", "fastnn._layout"},
     # 1: the compiled code
     {"fastnn._kernels", "fastnn.kernels"},
     # 2: what the library's modules share
-    {"fastnn._layout", "fastnn.validation", "fastnn._io"},
+    {"fastnn.validation", "fastnn._io"},
     # 3: the library
     {"fastnn.network", "fastnn.persistence", "fastnn.parallel", "fastnn.datasets", "fastnn.data",
      "fastnn.reference"},
@@ -34,6 +35,11 @@ LAYERS = [
 OPTIONAL = {"matplotlib", "sklearn", "distributed", "onnx", "onnxruntime", "PIL", "scipy", "torch",
             "threadpoolctl",
             "tqdm"}  # optional in datasets' download bar until it becomes a runtime dependency (issue 12)
+
+
+#: Function-local imports tolerated for now, by (module, package imported): none. (The
+#: mechanism stays for a branch that lands with one; the test fails when one is gone.)
+KNOWN = frozenset()
 
 
 def module_name(path, root):
@@ -128,13 +134,14 @@ def cycles(edges):
     return found
 
 
-def violations(root):
-    """Human-readable breaches of the rules above, for the package at ``root``."""
+def violations(root, known=frozenset()):
+    """Human-readable breaches of the rules above, for the package at ``root``.
+
+    ``known`` holds ``(module, package)`` function-local imports tolerated for now (each
+    must still be there)."""
     edges, local = import_graph(root)
-    problems = []
-    for m in sorted(edges):
-        if layer_of(m) is None:
-            problems.append(f"{m} has no layer: add it to LAYERS in tests/test_layout.py")
+    problems = [f"{m} has no layer: add it to LAYERS in tests/test_layout.py"
+                for m in sorted(edges) if layer_of(m) is None]
     for m, targets in sorted(edges.items()):
         for t in sorted(targets):
             lm, lt = layer_of(m), layer_of(t)
@@ -144,12 +151,14 @@ def violations(root):
                  for m, targets in edges.items() if m == "fastnn._config" for t in targets]
     problems += [f"import cycle: {' -> '.join(c)}" for c in cycles(edges)]
     problems += [f"{m}:{line} imports {top} inside a function (only optional dependencies may: {sorted(OPTIONAL)})"
-                 for m, line, top in local if top not in OPTIONAL]
+                 for m, line, top in local if top not in OPTIONAL and (m, top) not in known]
+    problems += [f"known breach {m} -> {top} is gone: remove it from KNOWN in tests/test_layout.py"
+                 for m, top in sorted(known - {(m, top) for m, _, top in local})]
     return problems
 
 
 def test_fastnn_imports_run_one_way():
-    assert violations(PACKAGE) == []
+    assert violations(PACKAGE, KNOWN) == []
 
 
 def test_the_graph_sees_the_package():
@@ -191,3 +200,9 @@ def test_the_check_catches_each_kind_of_breach(bad_package):
     assert not any("matplotlib" in p.split("(")[0] for p in problems)  # an optional dependency may
     assert "fastnn._config (layer 0) imports fastnn.validation (layer 2), a layer above it" in problems
     assert len(problems) == 7
+
+
+def test_known_breaches_are_tolerated_only_while_they_exist(bad_package):
+    problems = violations(bad_package, {("fastnn.cli", "fastnn"), ("fastnn.gone", "numba")})
+    assert not any(p.startswith("fastnn.cli:2 imports fastnn inside a function") for p in problems)
+    assert "known breach fastnn.gone -> numba is gone: remove it from KNOWN in tests/test_layout.py" in problems

@@ -8,8 +8,8 @@ import pytest
 from helpers import small_problem
 
 import fastnn
-from fastnn import _kernels, reference, validation
-from fastnn.network import aligned_copy
+from fastnn import kernels, reference, validation
+from fastnn._layout import aligned_copy
 from fastnn.validation import one_hot
 
 
@@ -180,13 +180,13 @@ def test_same_seed_gives_bit_identical_weights(mnist):
 def test_every_epoch_visits_each_sample_exactly_once(small, monkeypatch):
     X, y = small
     seen = []
-    real = _kernels._sgd_epoch
+    real = kernels.sgd_epoch
 
-    def spy(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta):
+    def spy(net, inputs, perm, m, eta):
         seen.append(perm.copy())
-        return real(params, sizes, offsets, data, indices, indptr, Y_, perm, m, eta)
+        return real(net, inputs, perm, m, eta)
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", spy)
+    monkeypatch.setattr(kernels, "sgd_epoch", spy)
     fastnn.Network([6, 3], seed=0).SGD((X, y), 3, 7, 1.0, verbose=False)
     assert len(seen) == 3
     for perm in seen:
@@ -307,14 +307,14 @@ def test_divergence_stops_with_a_clear_error_and_restores(monkeypatch, small):
     net = fastnn.Network([6, 3], seed=0)
     net.SGD((X, y), 1, 10, 1.0, verbose=False)
     good = net.params.copy()
-    real = _kernels._sgd_epoch
+    real = kernels.sgd_epoch
 
-    def poison(params, *args):
-        out = real(params, *args)
-        params[3] = np.nan  # what a diverging run leaves behind
+    def poison(net, *args):
+        out = real(net, *args)
+        net[0][3] = np.nan  # what a diverging run leaves behind
         return out
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
+    monkeypatch.setattr(kernels, "sgd_epoch", poison)
     with pytest.raises(FloatingPointError, match=r"diverged in epoch 0: .*eta=1000.0"):
         net.SGD((X, y), 2, 10, 1000.0, verbose=False)
     np.testing.assert_array_equal(net.params, good)
@@ -540,7 +540,7 @@ def test_parallel_feedforward_is_independent_of_thread_count(mnist):
         for threads in sorted({1, default}):
             numba.set_num_threads(threads)
             out = np.empty((2000, 10))
-            _kernels._feedforward_parallel(net.params, net._sizes, net._offsets, X[:2000], out, 8)
+            kernels.feedforward_parallel((net.params, net.layers), X[:2000], out, 8)
             outs.append(out)
     finally:
         numba.set_num_threads(default)

@@ -9,7 +9,7 @@ import pytest
 from helpers import small_problem, wide_problem
 
 import fastnn
-from fastnn import _kernels, parallel
+from fastnn import kernels, parallel
 
 
 def test_the_rule_is_the_kernels_block_count():
@@ -17,7 +17,7 @@ def test_the_rule_is_the_kernels_block_count():
     for ld in (16, 32, 255, 256, 511, 512, 520, 1024, 4000):
         for n_threads in (1, 2, 3, 8):
             for block in (16, 64, *parallel.MIN_BLOCK.values()):
-                assert parallel.n_blocks(ld, n_threads, block) == _kernels._n_blocks(ld, n_threads, block)
+                assert parallel.n_blocks(ld, n_threads, block) == kernels.n_blocks(ld, n_threads, block)
 
 
 def test_min_block_by_dtype():
@@ -156,16 +156,16 @@ def test_train_many_rejects_bad_input_before_training(wide, networks, kwargs, er
 def test_train_many_reports_the_diverging_network_and_finishes_the_others(wide, monkeypatch):
     X, y = wide
     nets = [fastnn.Network([40, 8, 4], seed=s) for s in range(3)]
-    real = _kernels._sgd_epoch
+    real = kernels.sgd_epoch
     poisoned = nets[1].params
 
-    def poison(params, *args):
-        out = real(params, *args)
-        if params is poisoned:
-            params[0] = np.inf
+    def poison(net, *args):
+        out = real(net, *args)
+        if net[0] is poisoned:
+            net[0][0] = np.inf
         return out
 
-    monkeypatch.setattr(_kernels, "_sgd_epoch", poison)
+    monkeypatch.setattr(kernels, "sgd_epoch", poison)
     start = nets[1].params.copy()
     with pytest.raises(FloatingPointError, match=r"\[network 1\] training diverged in epoch 0"):
         fastnn.train_many(nets, (X, y), 2, 10, 3.0, n_jobs=2)

@@ -54,14 +54,14 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     X, y = data
     net = fastnn.Network(sizes, seed=0, dtype=dtype)
     start = net.params.copy()
-    _, Y, csr, _ = net.prepare((X, y))
+    n, _, inputs, _ = net.prepare((X, y))
     times = {1: [], threads: []}
     results = {}
     for r in range(repeat + 1):  # the first round compiles and warms; it is not timed
-        perm = np.random.default_rng(r).permutation(len(X))
+        perm = np.random.default_rng(r).permutation(n)
         for n_jobs in times:
             net.params[:] = start
-            seconds = _timed(lambda: net._epoch(csr, Y, perm, m, 3.0, n_jobs))
+            seconds = _timed(lambda: net.run_epoch(inputs, perm, m, 3.0, n_jobs))
             results[n_jobs] = net.params.copy()
             if r:
                 times[n_jobs].append(seconds)

@@ -37,9 +37,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from fastnn import _config, _kernels, datasets, reference
+from fastnn import _config, datasets, reference
 from fastnn._version import __version__
 from fastnn.bench.implementations import IMPLEMENTATIONS
+from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels
 from fastnn.validation import one_hot
 
@@ -256,7 +257,7 @@ class _TableRunner:
             net = Network(self.net.sizes, dtype=self.net.dtype)
             for target, value in zip(net.weights + net.biases, weights + biases):
                 target[...] = value
-            return net._count_correct
+            return net.count_correct
         return lambda X, labels: reference.evaluate(weights, biases, X, labels)
 
 
@@ -364,14 +365,7 @@ def _peer_versions():
 
 def _cache_counts():
     """Numba's (cache hits, cache misses), summed over fastnn's compiled kernels."""
-    hits = misses = 0
-    for name in dir(_kernels):
-        stats = getattr(getattr(_kernels, name), "stats", None)
-        if stats is None or not hasattr(stats, "cache_hits"):
-            continue
-        hits += sum(stats.cache_hits.values())
-        misses += sum(stats.cache_misses.values())
-    return hits, misses
+    return cache.counts()
 
 
 def _compile(dtype):

@@ -9,57 +9,73 @@ its own state in its natural layout, and runs one epoch over a given permutation
 import numba
 import numpy as np
 
-from fastnn import _kernels, reference
-from fastnn.network import Network
+from fastnn import _layout, kernels, reference
 
 __all__ = ["IMPLEMENTATIONS", "NumbaEpoch", "NumbaParallelEpoch", "NumpyMatrixEpoch", "NumpyPerSampleEpoch"]
 
 
 class NumbaEpoch:
-    """The compiled kernel :func:`fastnn._kernels._sgd_epoch`, on a copy of the network."""
+    """The compiled kernel :func:`fastnn.kernels.sgd_epoch`, on a copy of the network."""
 
     name = "numba"
 
     def __init__(self, net):
-        self.net = Network(net.sizes, dtype=net.dtype)  # a copy, its buffer on a cache line
-        self.net.params = net.params
-        self.params = self.net.params
-        self._indexed = (None, None)
+        self.net = net
+        self.params = _layout.aligned_copy(net.params)  # a copy, on a cache line as the network's
+        self.layers = net.layers
+        self._indexed = (None, None, None)
+
+    def _inputs(self, X, Y):
+        """The kernels' inputs bundle for ``(X, Y)``: the CSR form of ``X`` is built once per ``X``."""
+        if self._indexed[0] is not X:
+            self._indexed = (X, kernels.csr(X), None)
+        if self._indexed[2] is not Y:
+            self._indexed = (X, self._indexed[1], Y)
+        data, indices, indptr = self._indexed[1]
+        return data, indices, indptr, Y
 
     def epoch(self, X, Y, perm, mini_batch_size, eta):
         """One epoch over ``X[perm]``; returns the summed training cost.
 
-        The CSR form of ``X`` (:func:`fastnn._kernels._csr`) is built on the first call
+        The CSR form of ``X`` (:func:`fastnn.kernels.csr`) is built on the first call
         with a given ``X`` and reused, as :meth:`fastnn.Network.SGD` builds it once per
         training run.
         """
-        net = self.net
-        if self._indexed[0] is not X:
-            self._indexed = (X, _kernels._csr(X))
-        return _kernels._sgd_epoch(
-            self.params, net._sizes, net._offsets, *self._indexed[1], Y, perm, mini_batch_size, eta
-        )
+        return kernels.sgd_epoch((self.params, self.layers), self._inputs(X, Y), perm, mini_batch_size, eta)
 
     def weights_biases(self):
         """``(weights, biases)`` in the book's shapes, as copies."""
-        return [w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases]
+        weights, biases = _layout.views(self.params, self.layers)
+        return [w.copy() for w in weights], [b.copy() for b in biases]
 
 
 class NumbaParallelEpoch(NumbaEpoch):
     """``Network.SGD(..., n_jobs=numba.get_num_threads())``'s epoch, on a copy of the network.
 
-    Wide layers are split over the threads (:func:`fastnn._kernels._sgd_epoch_parallel`)
+    Wide layers are split over the threads (:func:`fastnn.kernels.sgd_epoch_parallel`)
     with the serial kernel's results bit for bit; other networks run the serial kernel.
     """
 
     name = "numba-parallel"
 
+    def __init__(self, net, *, n_threads=None, min_block=None):
+        super().__init__(net)
+        self.n_threads = n_threads
+        self.min_block = min_block
+
     def epoch(self, X, Y, perm, mini_batch_size, eta):
-        """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads."""
-        if self._indexed[0] is not X:
-            self._indexed = (X, _kernels._csr(X))
-        return self.net._epoch(
-            self._indexed[1], Y, perm, mini_batch_size, eta, numba.get_num_threads(), params=self.params
+        """One epoch over ``X[perm]`` on ``numba.get_num_threads()`` threads.
+
+        With ``min_block`` given, the parallel kernel runs whatever the network, its
+        layers split into blocks of at least ``min_block`` columns over ``n_threads``
+        (default ``numba.get_num_threads()``): how the tests split small layers.
+        """
+        inputs = self._inputs(X, Y)
+        n_threads = numba.get_num_threads() if self.n_threads is None else self.n_threads
+        if self.min_block is None:
+            return self.net.run_epoch(inputs, perm, mini_batch_size, eta, n_threads, params=self.params)
+        return kernels.sgd_epoch_parallel(
+            (self.params, self.layers), inputs, perm, mini_batch_size, eta, n_threads, self.min_block
         )
 
 
