@@ -190,7 +190,7 @@ def test_features_and_emptiness_are_checked_against_the_network():
     with pytest.raises(ValueError, match=re.escape("test_data X has 19 features, the network expects 20 (sizes[0])")):
         Network([20, 8, 3]).SGD(Dataset(np.full((4, 20), 0.5), [0, 1, 2, 0]), 1, 2, 3.0, test_data=ds, verbose=False)
     empty = Dataset(np.zeros((0, 20)), np.zeros(0, int))
-    with pytest.raises(ValueError, match="^training_data is empty: it must hold at least one sample$"):
+    with pytest.raises(ValueError, match=r"^training_data is empty: it must hold at least one sample$"):
         Network([20, 8, 3]).SGD(empty, 1, 2, 3.0, verbose=False)
     with pytest.raises(ValueError, match=r"y\[1\] = -1 is not a class label: labels must be integers >= 0"):
         Dataset(np.zeros((2, 20)), [0, -1])

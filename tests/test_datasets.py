@@ -18,12 +18,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
-
-import fastnn
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fastnn
 from fastnn import datasets
 from fastnn.datasets import (
     DataError,

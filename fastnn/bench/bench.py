@@ -39,6 +39,7 @@ import numpy as np
 
 from fastnn import _config, datasets, reference
 from fastnn._version import __version__
+from fastnn.bench.calls import format_calls, measure_calls
 from fastnn.bench.implementations import IMPLEMENTATIONS
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels
@@ -789,8 +790,6 @@ def _cmd_bench(args):
         if not parent.is_dir():
             raise ValueError(f"--json {args.json}: directory {parent} does not exist")
     if args.calls:
-        from fastnn.bench.calls import format_calls, measure_calls
-
         m = args.mini_batch_size[0] if len(args.mini_batch_size) == 1 else 10
         with limit_threads(args.threads):
             report = measure_calls(args.data_dir, sizes=args.sizes, n=args.n_train, m=m, eta=args.eta,
