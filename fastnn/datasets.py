@@ -603,7 +603,7 @@ _LOADER_DOC = """\
     -------
     train, validation, test : Dataset
         Each a :class:`fastnn.Dataset` holding the images as bytes (50,000
-        images: 38 MB, against 314 MB as float64), ready for
+        images: 23 MB, against 314 MB as float64), ready for
         :meth:`fastnn.Network.SGD`; it unpacks as ``X, y = train``:
         ``X`` : ndarray of shape (n_samples, 784) and the given dtype,
         read-only and C-contiguous (made on first access); pixels scaled to
@@ -647,7 +647,7 @@ def load_mnist(data_dir=None, *, dtype="float64", validation_size=10000, progres
     >>> import fastnn
     >>> train, validation, test = fastnn.load_mnist()  # doctest: +SKIP
     >>> train  # doctest: +SKIP
-    Dataset(n_samples=50000, n_features=784, X uint8 read as X / 255, y labels, dtype='float64', 38.3 MB)
+    Dataset(n_samples=50000, n_features=784, X uint8 read as X / 255, y labels, dtype='float64', 23.3 MB)
     >>> net = fastnn.Network([784, 30, 10], seed=0)  # doctest: +SKIP
     >>> history = net.SGD(train, 1, 10, 3.0, test_data=test)  # doctest: +SKIP
     >>> (X, y), (X_val, y_val), (X_test, y_test) = fastnn.load_mnist()  # doctest: +SKIP
