@@ -14,8 +14,8 @@ import numba
 import numpy as np
 
 from fastnn import _config, _layout, kernels, parallel, persistence, training, validation
-from fastnn.data import Dataset, bytes_csr, prepare_arrays
 from fastnn._layout import LD
+from fastnn.data import Dataset, bytes_csr, prepare_arrays
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
