@@ -261,3 +261,20 @@ def test_split_layers_read_the_bytes_as_values():
     b = Network([40, 520, 4], seed=3)
     b.SGD((U / 255.0, y), 1, 7, 3.0, verbose=False)
     assert np.array_equal(a.params, b.params)
+
+
+def test_monitors_and_predictions_read_a_dataset_as_the_arrays():
+    U, y = images()
+    X = U / 255.0
+    ds, part = Dataset(U, y), Dataset(U[:100], y[:100])
+    monitor = ("evaluation_cost", "evaluation_accuracy", "training_cost", "training_accuracy")
+    a = Network([20, 8, 3], seed=3)
+    ha = a.SGD(ds, 2, 7, 3.0, evaluation_data=part, test_data=part, monitor=monitor, verbose=False)
+    b = Network([20, 8, 3], seed=3)
+    hb = b.SGD((X, y), 2, 7, 3.0, evaluation_data=(X[:100], y[:100]), test_data=(X[:100], y[:100]),
+               monitor=monitor, verbose=False)
+    assert np.array_equal(a.params, b.params)
+    for name in ha.measured():
+        assert np.array_equal(ha.column(name), hb.column(name)), name
+    assert np.array_equal(a.predict(ds), a.predict(X))
+    assert np.array_equal(a.predict_proba(ds), a.predict_proba(X))
