@@ -39,6 +39,7 @@ from fastnn.kernels.sgd import (  # noqa: E402
 
 __all__ = [
     "backprop", "block", "cache", "csr", "feedforward", "feedforward_csr",
-    "feedforward_csr_bytes", "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_bytes", "sgd_epoch_parallel", "sigmoid",
+    "feedforward_csr_bytes", "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_bytes",
+    "sgd_epoch_parallel", "sigmoid",
     "sigmoid_prime", "update_mini_batch", "workspace",
 ]
