@@ -9,6 +9,7 @@ the benchmark tooling.
 from fastnn._version import __version__
 from fastnn.book.gradient_descent import gradient_descent
 from fastnn.book.reproduce import Chapter1Results, reproduce_chapter1
+from fastnn.data import Dataset
 from fastnn.datasets import (
     DataError,
     DataNotFoundError,
@@ -38,6 +39,7 @@ __all__ = [
     "DataError",
     "DataNotFoundError",
     "DataRangeWarning",
+    "Dataset",
     "EarlyStopping",
     "EpochResult",
     "History",

@@ -115,7 +115,7 @@ def _cmd_train(args):
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
     held_out = f", {len(_validation[0]):,} validation" if args.validation else ""
     print(
-        f"Loaded {args.dataset}: {len(train[0]):,} training{held_out} and {len(test[0]):,} test images "
+        f"Loaded {args.dataset}: {len(train):,} training{held_out} and {len(test):,} test images "
         f"in {time.perf_counter() - t0:.2f} s"
     )
     print(
@@ -203,7 +203,7 @@ def _cmd_evaluate(args):
         return 1
     _train, _validation, test = _load(args.dataset, args.data_dir, net.dtype.name)
     correct = net.evaluate(test)
-    n = len(test[0])
+    n = len(test)
     print(f"{args.model}: {correct} / {n} ({100 * correct / n:.2f} %) of the {args.dataset} test images")
     return 0
 

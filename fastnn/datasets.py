@@ -51,6 +51,7 @@ from tqdm import tqdm
 
 from fastnn._config import setting
 from fastnn._io import atomic_write
+from fastnn.data import Dataset
 from fastnn.validation import check_dtype
 
 __all__ = [
@@ -469,12 +470,10 @@ def _check_validation_size(validation_size):
     return int(validation_size)
 
 
-def _scale(images, dtype):
-    """uint8 images (n, 28, 28) -> fresh C-contiguous (n, 784) in [0, 1], one pass."""
+def _dataset(images, labels, dtype):
+    """uint8 images (n, 28, 28) and their labels as a Dataset of bytes (read as X / 255)."""
     flat = images.reshape(images.shape[0], images.shape[1] * images.shape[2])
-    out = np.empty(flat.shape, dtype=dtype)
-    np.divide(flat, dtype.type(255), out=out)
-    return out
+    return Dataset(flat, labels.astype(np.int64), dtype=dtype)
 
 
 # --------------------------------------------------------------------------- lookup
@@ -810,9 +809,9 @@ def _download(f, expected_sha256, cache, spec, name, dirs, mirrors, progress, ti
 def _split(arrays, dtype, validation_size):
     n_train = _N_TRAIN_FILE - validation_size
     images, labels = arrays[_TRAIN_IMAGES], arrays[_TRAIN_LABELS]
-    train = (_scale(images[:n_train], dtype), labels[:n_train].astype(np.int64))
-    validation = (_scale(images[n_train:], dtype), labels[n_train:].astype(np.int64))
-    test = (_scale(arrays[_TEST_IMAGES], dtype), arrays[_TEST_LABELS].astype(np.int64))
+    train = _dataset(images[:n_train], labels[:n_train], dtype)
+    validation = _dataset(images[n_train:], labels[n_train:], dtype)
+    test = _dataset(arrays[_TEST_IMAGES], arrays[_TEST_LABELS], dtype)
     return train, validation, test
 
 
@@ -840,7 +839,8 @@ _LOADER_DOC = """\
         (base URLs separated by spaces or commas; empty forbids downloading)
         or, when unset, ``{mirrors}``.
     dtype : {{"float64", "float32"}}, default "float64"
-        Floating-point type of the images.
+        Floating-point type of the images as the network reads them (the
+        :attr:`fastnn.Dataset.dtype`).
     validation_size : int, default 10000
         Number of images, from the end of the 60,000-image training file, held
         out as the validation set; 0 to 60000.
@@ -850,10 +850,13 @@ _LOADER_DOC = """\
 
     Returns
     -------
-    train, validation, test : tuple of (X, y)
-        ``X`` : ndarray of shape (n_samples, 784) and the given dtype, fresh,
-        writable and C-contiguous; pixels scaled to [0, 1] (divided by 255),
-        each row a 28x28 image in row-major order.
+    train, validation, test : Dataset
+        Each a :class:`fastnn.Dataset` holding the images as bytes (50,000
+        images: 23 MB, against 314 MB as float64), ready for
+        :meth:`fastnn.Network.SGD`; it unpacks as ``X, y = train``:
+        ``X`` : ndarray of shape (n_samples, 784) and the given dtype,
+        read-only and C-contiguous (made on first access); pixels scaled to
+        [0, 1] (divided by 255), each row a 28x28 image in row-major order.
         ``y`` : ndarray of shape (n_samples,), int64 labels 0-9.
         ``n_samples`` is ``60000 - validation_size``, ``validation_size`` and
         10000. The split is the book's: the first images of the training file
@@ -890,8 +893,13 @@ def load_mnist(data_dir=None, *, dtype="float64", validation_size=10000, progres
 
     Examples
     --------
-    >>> from fastnn.datasets import load_mnist
-    >>> (X, y), (X_val, y_val), (X_test, y_test) = load_mnist()  # doctest: +SKIP
+    >>> import fastnn
+    >>> train, validation, test = fastnn.load_mnist()  # doctest: +SKIP
+    >>> train  # doctest: +SKIP
+    Dataset(n_samples=50000, n_features=784, X uint8 read as X / 255, y labels, dtype='float64', 23.3 MB)
+    >>> net = fastnn.Network([784, 30, 10], seed=0)  # doctest: +SKIP
+    >>> history = net.SGD(train, 1, 10, 3.0, test_data=test)  # doctest: +SKIP
+    >>> (X, y), (X_val, y_val), (X_test, y_test) = fastnn.load_mnist()  # doctest: +SKIP
     >>> X.shape, X.dtype, y[:6]  # doctest: +SKIP
     ((50000, 784), dtype('float64'), array([5, 0, 4, 1, 9, 2]))
     """

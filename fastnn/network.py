@@ -18,6 +18,7 @@ import numpy as np
 
 from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
+from fastnn.data import Dataset, bytes_csr, prepare_arrays
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import (
     check_choice,
@@ -349,8 +350,31 @@ class Network:
         return validation.check_targets(y, n, self.sizes[-1], self.dtype, name)
 
     def _data(self, data, name):
-        """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network."""
+        """``(X, Y, labels)`` of :func:`fastnn.validation.check_data` for this network
+        (a :class:`fastnn.Dataset`'s dense ``X``; the kernels' paths use :meth:`_prepared`)."""
+        if isinstance(data, Dataset):
+            _, Y, labels = data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name)
+            return np.asarray(data.X, dtype=self.dtype), Y, labels
         return validation.check_data(data, self.sizes[0], self.sizes[-1], self.dtype, name)
+
+    def _prepared(self, data, name, bytes_ok=True):
+        """``(x_csr, Y, labels)`` of ``data`` for this network: a :class:`fastnn.Dataset`'s own
+        (checked and converted once per network shape and dtype), or raw data's, checked
+        and converted now by :func:`fastnn.data.prepare_arrays`.
+
+        ``x_csr`` is ``(data, indices, indptr)``, or ``(codes, indices, indptr, table)`` for
+        a Dataset of bytes when ``bytes_ok`` (the kernels read ``table[codes]``).
+        """
+        if isinstance(data, Dataset):
+            return data._kernel_data(self.sizes[0], self.sizes[-1], self.dtype, name, bytes_ok)
+        return prepare_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name, stacklevel=4)
+
+    def _feedforward_inputs(self, x_csr, out):
+        """``out[r] = a^L(x_r)`` for every row of ``x_csr`` (as :meth:`_prepared` gives it)."""
+        if len(x_csr) == 4:
+            kernels.feedforward_csr_bytes(self._bundle(), x_csr[:3], x_csr[3], out)
+        else:
+            kernels.feedforward_csr(self._bundle(), x_csr, out)
 
     # -- the book's methods ------------------------------------------------------------
     def feedforward(self, a):
@@ -358,8 +382,9 @@ class Network:
 
         Parameters
         ----------
-        a : array_like of shape (n_in,), (n_samples, n_in) or the book's (n_in, 1)
-            Cast to the network's dtype.
+        a : array_like of shape (n_in,), (n_samples, n_in) or the book's (n_in, 1), or Dataset
+            Cast to the network's dtype. A :class:`fastnn.Dataset` gives the outputs of
+            all its samples, shape (n_samples, n_out).
 
         Returns
         -------
@@ -381,6 +406,11 @@ class Network:
         DataRangeWarning
             Inputs outside [0, 1].
         """
+        if isinstance(a, Dataset):
+            x_csr, _, _ = self._prepared(a, "a")
+            out = np.empty((len(a), self.sizes[-1]), dtype=self.dtype)
+            self._feedforward_inputs(x_csr, out)
+            return out
         shape = np.shape(a)
         column = len(shape) == 2 and shape == (self.sizes[0], 1) and self.sizes[0] != 1
         X = self._inputs(np.reshape(a, (1, -1)) if column else a, "a")
@@ -479,7 +509,10 @@ class Network:
 
         Parameters
         ----------
-        training_data : (X, y) or iterable of (x, y)
+        training_data : Dataset, (X, y) or iterable of (x, y)
+            A :class:`fastnn.Dataset` is checked and converted once, when it is made, so
+            the call starts training at once; raw data are checked and converted on
+            every call.
             ``X`` of shape (n, n_in); ``y`` int labels (n,) or targets (n, n_out). The
             book's list of ``(x, y)`` pairs (x of shape (n_in, 1), y one-hot (n_out, 1))
             and one-shot iterators such as ``zip`` are accepted and converted once.
@@ -489,7 +522,7 @@ class Network:
             Samples per mini-batch ``m``, >= 1; larger than n gives one batch.
         eta : float
             Learning rate, finite and > 0.
-        test_data : (X, y) or iterable of (x, y), optional
+        test_data : Dataset, (X, y) or iterable of (x, y), optional
             Its accuracy is measured after every epoch (the book's ``Epoch j: k / n``);
             ``y`` int labels or one-hot rows.
         lmbda : float, default 0.0
@@ -498,7 +531,7 @@ class Network:
             the number of training samples, which must leave a factor > 0. Inside the
             kernels the scaling is a per-layer factor, not a pass over the weights. The
             monitored costs include the L2 term, as network2's ``total_cost(data, lmbda)``.
-        evaluation_data : (X, y) or iterable of (x, y), optional
+        evaluation_data : Dataset, (X, y) or iterable of (x, y), optional
             Held-out data to watch during training (network2's name), e.g. MNIST's
             10,000 validation images; its accuracy is measured after every epoch. Use it,
             not ``test_data``, for early stopping and choosing hyper-parameters.
@@ -595,10 +628,11 @@ class Network:
         lmbda = check_lmbda(lmbda)
         callbacks = training._callbacks(callbacks)
         training.check_verbose(verbose)
-        data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
+        splits = self.splits(n_jobs, mini_batch_size)  # the split kernel reads values, not bytes
+        data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks, not splits)
         self.check_params("SGD")
         check_decay(eta, lmbda, data.n)
-        compile_kernels(self.dtype, parallel=self.splits(n_jobs, mini_batch_size))
+        compile_kernels(self.dtype, parallel=splits)
         stop = threading.Event()
         progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
         try:
@@ -612,37 +646,46 @@ class Network:
             raise TrainingInterrupted([history])
         return history
 
-    def _training_arrays(self, training_data, test_data, evaluation_data=None, monitor=(), callbacks=()):
-        """The checked data in this network's dtype, each set's CSR form built once."""
-        X, Y, labels = self._data(training_data, "training_data")
-        sets = {"training": (X, Y, labels, kernels.csr(X))}  # each epoch reads the CSR in a new order
+    def _training_arrays(self, training_data, test_data, evaluation_data=None, monitor=(), callbacks=(),
+                         bytes_ok=True):
+        """The checked data in this network's dtype, each set's CSR form built once: by a
+        :class:`fastnn.Dataset` when it was made, for raw data here (see :meth:`_prepared`)."""
+        x_csr, Y, labels = self._prepared(training_data, "training_data", bytes_ok)
+        sets = {"training": (None, Y, labels, x_csr)}  # each epoch reads the CSR in a new order
         for which, given in (("evaluation", evaluation_data), ("test", test_data)):
             if given is not None:
-                X_s, Y_s, labels_s = self._data(given, f"{which}_data")
+                x_csr_s, Y_s, labels_s = self._prepared(given, f"{which}_data")
                 if labels_s is None:
                     raise ValueError(f"{which}_data y must be integer labels or one-hot rows to be evaluated")
-                sets[which] = (X_s, Y_s, labels_s, kernels.csr(X_s))
+                sets[which] = (None, Y_s, labels_s, x_csr_s)
         wanted = training.check_monitor(monitor, callbacks, "evaluation" in sets, "test" in sets)
         if wanted.get("training", (False,))[0] and labels is None:
             raise ValueError("monitor 'training_accuracy' needs training_data y as integer labels or one-hot rows")
-        return _Prepared(X.shape[0], sets, wanted)
+        return _Prepared(Y.shape[0], sets, wanted)
 
     def _measure(self, prepared, which, accuracy, cost, lmbda=0.0):
         """``(correct, n, cost)`` of the network on a prepared set (None for what is not asked).
 
         The cost is the network's, with the L2 term of ``lmbda`` (:meth:`cost`).
         """
-        X, Y, labels, x_csr = prepared.sets[which]
-        out = np.empty_like(Y)
-        kernels.feedforward_csr(self._bundle(), x_csr, out)
+        _X, Y, labels, x_csr = prepared.sets[which]
+        out = np.empty(Y.shape, dtype=self.dtype)
+        self._feedforward_inputs(x_csr, out)
         correct = int(np.count_nonzero(np.argmax(out, axis=1) == labels)) if accuracy else None
         if not cost:
             return correct, Y.shape[0], None
+        return correct, Y.shape[0], self._cost_of(x_csr, Y, out) + self._l2_term(lmbda, Y.shape[0])
+
+    def _cost_of(self, x_csr, Y, out):
+        """The network's mean cost on the prepared inputs ``x_csr`` (:meth:`_prepared`), whose
+        outputs are ``out``: the quadratic from the outputs (Eq. 6, as before the cost
+        option), the cross-entropy (Eq. 63) by the kernel that works from z."""
         if self.cost_name == "quadratic":
-            value = _quadratic_cost(out, Y)
-        else:
-            value = float(kernels.total_cost(self._bundle(), X, Y, kernels.COST_IDS[self.cost_name]) / X.shape[0])
-        return correct, Y.shape[0], value + self._l2_term(lmbda, X.shape[0])
+            return _quadratic_cost(out, Y)
+        if len(x_csr) == 4:  # bytes: their values (and int32 columns) for the kernel
+            codes, indices, indptr, table = x_csr
+            x_csr = (table[codes], indices.astype(np.int32), indptr)
+        return float(kernels.total_cost_csr(self._bundle(), x_csr, Y, kernels.COST_IDS[self.cost_name]) / Y.shape[0])
 
     def _l2_term(self, lmbda, n):
         """network2's ``0.5*(lmbda/n)*sum(||w||^2)`` (Chapter 3, Eq. 85), 0.0 without ``lmbda``."""
@@ -671,12 +714,16 @@ class Network:
 
         For package use (the benchmarks' table, ``tools/threads_report.py``): no checks.
         ``inputs`` is the kernels' bundle ``(data, indices, indptr, Y)`` (from
-        :meth:`prepare`), ``perm`` the int64 order of the samples, ``n_jobs`` resolved
-        (>= 1), ``objective`` the kernels' ``(cost_id, decay)`` (default: this network's
-        cost, no weight decay). Returns the summed training cost.
+        :meth:`prepare`), or ``(codes, indices, indptr, Y, table)`` for a Dataset of bytes
+        (serial only: :meth:`SGD` asks for values when it splits), ``perm`` the int64
+        order of the samples, ``n_jobs`` resolved (>= 1), ``objective`` the kernels'
+        ``(cost_id, decay)`` (default: this network's cost, no weight decay). Returns the
+        summed training cost.
         """
         net = self._bundle(params)
         objective = self._objective() if objective is None else objective
+        if len(inputs) == 5:
+            return kernels.sgd_epoch_bytes(net, inputs[:4], inputs[4], perm, mini_batch_size, eta, objective)
         if not self.splits(n_jobs, mini_batch_size):
             return kernels.sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective)
         with parallel.parallel_region() as parallel_ok:
@@ -737,13 +784,14 @@ class Network:
     def count_correct(self, X, labels, x_csr=None):
         """Inputs of the checked ``X`` (or its CSR form ``x_csr``) whose argmax is ``labels``.
 
-        For package use: :meth:`evaluate` without the checks.
+        For package use: :meth:`evaluate` without the checks. ``x_csr`` as
+        :meth:`_prepared` gives it (``X`` is then unused).
         """
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        out = np.empty((len(labels), self.sizes[-1]), dtype=self.dtype)
         if x_csr is None:
             kernels.feedforward(self._bundle(), X, out)
         else:
-            kernels.feedforward_csr(self._bundle(), x_csr, out)
+            self._feedforward_inputs(x_csr, out)
         return int(np.count_nonzero(np.argmax(out, axis=1) == labels))
 
     def evaluate(self, test_data):
@@ -751,19 +799,19 @@ class Network:
 
         Parameters
         ----------
-        test_data : (X, y) or iterable of (x, y)
+        test_data : Dataset, (X, y) or iterable of (x, y)
             ``y`` int labels of shape (n,) or one-hot rows of shape (n, n_out).
 
         Returns
         -------
         int
         """
-        X, _, labels = self._data(test_data, "test_data")
+        x_csr, _, labels = self._prepared(test_data, "test_data")
         if labels is None:
             raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
         with self._in_use.reading("evaluate"):
             self.check_params("evaluate")
-            return self.count_correct(X, labels)
+            return self.count_correct(None, labels, x_csr)
 
     def cost(self, data, lmbda=0.0):
         """The network's cost over ``data``, network2's ``total_cost``.
@@ -777,7 +825,7 @@ class Network:
 
         Parameters
         ----------
-        data : (X, y) or iterable of (x, y)
+        data : Dataset, (X, y) or iterable of (x, y)
         lmbda : float, default 0.0
             Regularisation parameter, >= 0.
 
@@ -786,16 +834,13 @@ class Network:
         float
         """
         lmbda = check_lmbda(lmbda)
-        X, Y, _ = self._data(data, "data")
+        x_csr, Y, _ = self._prepared(data, "data")
+        out = np.empty(Y.shape, dtype=self.dtype)
         with self._in_use.reading("cost"):
             self.check_params("cost")
-            if self.cost_name == "quadratic":  # Chapter 1's expression, as before the option
-                out = np.empty_like(Y)
-                kernels.feedforward(self._bundle(), X, out)
-                cost = _quadratic_cost(out, Y)
-            else:
-                cost = float(kernels.total_cost(self._bundle(), X, Y, kernels.COST_IDS[self.cost_name]) / X.shape[0])
-        return cost + self._l2_term(lmbda, X.shape[0])
+            self._feedforward_inputs(x_csr, out)
+            cost = self._cost_of(x_csr, Y, out)
+        return cost + self._l2_term(lmbda, Y.shape[0])
 
     def predict(self, X):
         """Class labels: the index of the most active output neuron, as :meth:`evaluate` counts.
@@ -821,7 +866,7 @@ class Network:
             labels = (out[:, 0] >= 0.5).astype(np.int64)
         else:
             labels = np.argmax(out, axis=1).astype(np.int64)
-        return labels[0] if np.ndim(X) == 1 else labels
+        return labels[0] if not isinstance(X, Dataset) and np.ndim(X) == 1 else labels
 
     def predict_proba(self, X):
         """The output activations normalised to sum to 1 per sample.
@@ -847,9 +892,13 @@ class Network:
             out = np.concatenate([1 - out, out], axis=1)
         total = out.sum(axis=1, keepdims=True)
         proba = np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]), where=total > 0)
-        return proba[0] if np.ndim(X) == 1 else proba
+        return proba[0] if not isinstance(X, Dataset) and np.ndim(X) == 1 else proba
 
     def _outputs(self, X, what):
+        if isinstance(X, Dataset):
+            with self._in_use.reading(what):
+                self.check_params(what)
+                return self.feedforward(X)
         X = self._inputs(X, "X")
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         with self._in_use.reading(what):
@@ -947,12 +996,14 @@ class _Prepared:
     """Data converted once per training call: ``sets[name] = (X, Y, labels, x_csr)`` for
     ``"training"``, ``"evaluation"``, ``"test"``; ``monitors`` from
     :func:`fastnn.training.check_monitor`; ``n`` training samples; ``inputs`` the kernels'
-    bundle ``(data, indices, indptr, Y)`` of the training data."""
+    bundle ``(data, indices, indptr, Y)`` of the training data, or ``(codes, indices,
+    indptr, Y, table)`` for a Dataset of bytes. ``X`` is None: the kernels read ``x_csr``
+    (:meth:`Network._prepared`)."""
 
     def __init__(self, n, sets, monitors):
         self.n, self.sets, self.monitors = n, sets, monitors
-        _X, Y, _labels, (data, indices, indptr) = sets["training"]
-        self.inputs = (data, indices, indptr, Y)
+        _X, Y, _labels, x_csr = sets["training"]
+        self.inputs = (*x_csr[:3], Y, *x_csr[3:])
 
 
 def _quadratic_cost(out, Y):
@@ -1055,6 +1106,10 @@ def _compile_kernels(dt, parallel_too):
         kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
         kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
         kernels.feedforward(net._bundle(), X, Y)
+        codes, indices, indptr = bytes_csr(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
+        table = np.zeros(256, dt)
+        kernels.sgd_epoch_bytes(net._bundle(), (codes, indices, indptr, Y), table, perm, 1, 0.1, net._objective())
+        kernels.feedforward_csr_bytes(net._bundle(), (codes, indices, indptr), table, Y)
         _compiled.add((dt, "serial"))
     if parallel_too and (dt, "parallel") not in _compiled:
         with parallel.parallel_region() as parallel_ok:

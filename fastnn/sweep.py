@@ -42,6 +42,7 @@ except ImportError:  # Python 3.10
 
 from fastnn import datasets, validation
 from fastnn._io import atomic_write
+from fastnn.data import Dataset
 from fastnn.network import Network, compile_kernels
 from fastnn.parallel import train_many, usable_cores
 
@@ -114,8 +115,10 @@ def configurations(grid):
 
 
 def _as_arrays(data, name):
-    """``(X, y)`` as arrays, from a pair or the book's list of ``(x, y)`` samples."""
-    if validation.is_xy_pair(data):
+    """``(X, y)`` as arrays, from a pair, a Dataset or the book's list of ``(x, y)`` samples."""
+    if isinstance(data, Dataset):  # load_mnist's; its X / 255 ships as the uint8 codes again
+        X, y = data.X, data.y
+    elif validation.is_xy_pair(data):
         X, y = (np.asarray(a) for a in data)
     else:
         if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):

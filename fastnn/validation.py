@@ -55,6 +55,11 @@ __all__ = [
     "check_seed",
     "check_sizes",
     "check_targets",
+    "data_arrays",
+    "input_array",
+    "nonfinite_error",
+    "numeric_array",
+    "warn_range",
     "is_xy_pair",
     "one_hot",
 ]
@@ -395,14 +400,29 @@ def check_inputs(X, n_in, dtype, name="X", stacklevel=3):
     DataRangeWarning
         Values outside [0, 1].
     """
-    try:
-        arr = np.asarray(X)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array: {exc}") from None
-    if not _is_numeric(arr):
-        raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = np.require(input_array(X, n_in, name), dtype=dtype, requirements=["C", "W"])
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise nonfinite_error(name, arr[tuple(bad)], bad[0], bad[1])
+    if arr.size:
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 1:
+            warn_range(name, lo, hi, stacklevel)
+    return arr
+
+
+def input_array(X, n_in, name="X"):
+    """``X`` as a 2-D array of ``n_in`` columns, not yet cast: the kind and shape rules of
+    :func:`check_inputs` (a 1-D ``X`` is one sample).
+
+    Raises
+    ------
+    TypeError
+        Not numbers, or complex.
+    ValueError
+        Ragged, or the wrong shape or number of features.
+    """
+    arr = numeric_array(X, name)
     if arr.ndim == 1:
         arr = arr[np.newaxis, :]
     if arr.ndim != 2:
@@ -411,21 +431,47 @@ def check_inputs(X, n_in, dtype, name="X", stacklevel=3):
         raise ValueError(
             f"{name} has {arr.shape[1]} features, the network expects {n_in} (sizes[0]); got shape {np.shape(X)}"
         )
-    arr = np.require(arr, dtype=dtype, requirements=["C", "W"])
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} must be finite, got {arr[tuple(bad)]} at {name}[{bad[0]}, {bad[1]}]")
-    if arr.size:
-        lo, hi = float(arr.min()), float(arr.max())
-        if lo < 0 or hi > 1:
-            warnings.warn(
-                f"{name} has values in [{lo:g}, {hi:g}], outside [0, 1]. If these are "
-                "pixel intensities left in 0..255, divide by 255: unscaled inputs drive "
-                "the sigmoid neurons into saturation and SGD stalls.",
-                DataRangeWarning,
-                stacklevel=stacklevel,
-            )
     return arr
+
+
+def numeric_array(X, name="X"):
+    """``numpy.asarray(X)``, refused unless it is a rectangular array of real numbers.
+
+    Raises
+    ------
+    TypeError
+        Not numbers (bools count as numbers), or complex.
+    ValueError
+        Ragged nested sequences.
+    """
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array: {exc}") from None
+    if not _is_numeric(arr):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    return arr
+
+
+def nonfinite_error(name, value, row, column):
+    """The ``ValueError`` for a non-finite input ``value`` at ``name[row, column]``."""
+    return ValueError(f"{name} must be finite, got {value} at {name}[{row}, {column}]")
+
+
+def warn_range(name, lo, hi, stacklevel=2):
+    """Warn :class:`DataRangeWarning`: ``name``'s values span ``[lo, hi]``, outside [0, 1].
+
+    ``stacklevel`` counts from the caller of this function, as in :func:`warnings.warn`.
+    """
+    warnings.warn(
+        f"{name} has values in [{lo:g}, {hi:g}], outside [0, 1]. If these are "
+        "pixel intensities left in 0..255, divide by 255: unscaled inputs drive "
+        "the sigmoid neurons into saturation and SGD stalls.",
+        DataRangeWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def check_targets(y, n, n_out, dtype, name="y"):
@@ -612,6 +658,28 @@ def check_data(data, n_in, n_out, dtype, name):
         samples that are not ``(x, y)`` pairs, or a tuple that reads both as a pair and
         as samples (:func:`is_xy_pair`).
     """
+    X_raw, y_raw = data_arrays(data, n_in, n_out, name)
+    X = check_inputs(X_raw, n_in, dtype, f"{name} X", stacklevel=4)
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it must hold at least one sample")
+    Y, labels = check_targets(y_raw, X.shape[0], n_out, dtype, f"{name} y")
+    return X, Y, labels
+
+
+def data_arrays(data, n_in, n_out, name):
+    """``(X, y)`` as given, from ``(X, y)`` or the book's iterable of ``(x, y)`` samples.
+
+    The samples' ``x`` are stacked into rows and their ``y`` into labels or target rows,
+    as :func:`check_data` reads them; nothing is cast or checked beyond the pairs' shapes.
+    One-shot iterators are materialised once, here.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is neither a pair nor an iterable of ``(x, y)`` pairs.
+    ValueError
+        A sample's ``x`` of the wrong shape.
+    """
     if is_xy_pair(data, (n_in, n_out), name):
         X_raw, y_raw = data
     else:
@@ -635,8 +703,4 @@ def check_data(data, n_in, n_out, dtype, name):
             y_raw = np.array([y.reshape(()) for y in ys])
         else:  # one-hot or target vectors, e.g. of shape (n_out, 1)
             y_raw = np.array([y.reshape(-1) for y in ys]).reshape(len(ys), -1)
-    X = check_inputs(X_raw, n_in, dtype, f"{name} X", stacklevel=4)
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it must hold at least one sample")
-    Y, labels = check_targets(y_raw, X.shape[0], n_out, dtype, f"{name} y")
-    return X, Y, labels
+    return X_raw, y_raw

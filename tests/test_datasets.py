@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fastnn
 from fastnn import datasets
 from fastnn.datasets import (
     DataError,
@@ -92,11 +93,13 @@ SMALL_SHA256 = hashlib.sha256(SMALL_IDX).hexdigest()
 
 def test_shapes_dtypes_layout(mnist):
     shapes = [(50000, 784), (10000, 784), (10000, 784)]
-    for (X, y), shape in zip(mnist, shapes):
+    for ds, shape in zip(mnist, shapes):
+        assert isinstance(ds, fastnn.Dataset) and ds.is_bytes and len(ds) == shape[0]
+        X, y = ds
         assert X.shape == shape and X.dtype == np.float64
         assert y.shape == shape[:1] and y.dtype == np.int64
-        for a in (X, y):
-            assert a.flags.c_contiguous and a.flags.writeable and a.flags.owndata
+        for a in (X, y):  # the Dataset's own arrays: read-only, so they cannot drift from it
+            assert a.flags.c_contiguous and not a.flags.writeable and a.flags.owndata
 
 
 def test_pixels_scaled_to_unit_interval(mnist, mnist_dir):
@@ -134,7 +137,7 @@ def test_validation_size(mnist, mnist_dir, validation_size):
     assert X_val.shape == (validation_size, 784) and y_val.shape == (validation_size,)
     assert X_test.shape == (10000, 784)
     assert X_val.dtype == np.float32 and y_val.dtype == np.int64
-    assert X_val.flags.c_contiguous and X_val.flags.writeable
+    assert X_val.flags.c_contiguous and not X_val.flags.writeable  # a Dataset's view
     all_labels = np.concatenate([mnist[0][1], mnist[1][1]])
     np.testing.assert_array_equal(np.concatenate([y, y_val]), all_labels)
 
@@ -145,7 +148,7 @@ def test_float32(mnist, mnist_dir):
     assert np.array_equal(pixels / np.float32(255), (pixels / 255.0).astype(np.float32))
     train, validation, test = load_mnist(mnist_dir, dtype=np.float32)
     for (X, y), (X64, y64) in zip((train, validation, test), mnist):
-        assert X.dtype == np.float32 and X.flags.c_contiguous and X.flags.writeable
+        assert X.dtype == np.float32 and X.flags.c_contiguous and not X.flags.writeable
         assert np.array_equal(X, X64.astype(np.float32))  # see the next assertion
         assert np.array_equal(y, y64)
 
@@ -263,7 +266,7 @@ def test_fashion_mnist_from_debian(mnist_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("FASTNN_DATA", str(mnist_dir))
     (X, y), (X_val, y_val), (X_test, y_test) = load_fashion_mnist(dtype="float32")
     assert X.shape == (50000, 784) and X_val.shape == (10000, 784) and X_test.shape == (10000, 784)
-    assert X.dtype == np.float32 and X.flags.c_contiguous and X.flags.writeable
+    assert X.dtype == np.float32 and X.flags.c_contiguous and not X.flags.writeable
     assert 0.0 <= X.min() and X.max() <= 1.0
     # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class.
     assert np.bincount(np.concatenate([y, y_val])).tolist() == [6000] * 10

@@ -56,11 +56,11 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     net = fastnn.Network(sizes, seed=0, dtype=dtype)
     start = net.params.copy()
     data = net.prepare((X, y))
-    X, inputs = data.sets["training"][0], data.inputs
+    n, inputs = data.n, data.inputs
     times = {1: [], threads: []}
     results = {}
     for r in range(repeat + 1):  # the first round compiles and warms; it is not timed
-        perm = np.random.default_rng(r).permutation(len(X))
+        perm = np.random.default_rng(r).permutation(n)
         for n_jobs in times:
             net.params[:] = start
             seconds = _timed(functools.partial(net.run_epoch, inputs, perm, m, 3.0, n_jobs))

@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from fastnn import _config, datasets, reference
 from fastnn._version import __version__
+from fastnn.bench.calls import format_calls, measure_calls
 from fastnn.bench.implementations import IMPLEMENTATIONS
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels
@@ -861,13 +862,21 @@ def _cmd_bench(args):
         parent = Path(args.json).resolve().parent
         if not parent.is_dir():
             raise ValueError(f"--json {args.json}: directory {parent} does not exist")
-    report = run(args)
-    print(format_report(report))
+    if args.calls:
+        m = args.mini_batch_size[0] if len(args.mini_batch_size) == 1 else 10
+        with limit_threads(args.threads):
+            report = measure_calls(args.data_dir, sizes=args.sizes, n=args.n_train, m=m, eta=args.eta,
+                                   repeat=args.repeat, seed=args.seed,
+                                   log=lambda line: print(line, file=sys.stderr, flush=True))
+        print(format_calls(report))
+    else:
+        report = run(args)
+        print(format_report(report))
     if args.json is not None:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
-        print(f"\nWrote {len(report['rows'])} rows to {args.json}")
+        print(f"\nWrote the report to {args.json}")
     return 0
 
 
@@ -907,5 +916,9 @@ def register_cli(subparsers):
                    help="directory holding the four MNIST IDX files (default: $FASTNN_DATA, then the cache)")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the rows, settings and machine information to PATH")
+    p.add_argument("--calls", action="store_true",
+                   help="instead, what a call of SGD costs beyond its epochs: 5 calls of SGD(epochs=1) on "
+                        "a Dataset against one SGD(epochs=5) and on raw float64 arrays, and building a Dataset "
+                        "(float64; m = 10 unless one --mini-batch-size is given)")
     p.set_defaults(func=_cmd_bench)
     return p

@@ -317,7 +317,8 @@ def random_guessing_baseline(test_data, seed=None):
     int
         Number correct; about 10 % of the images.
     """
-    y = np.asarray(test_data[1])
+    _, y = test_data
+    y = np.asarray(y)
     guesses = np.random.default_rng(seed).integers(0, 10, size=y.shape[0])
     return int(np.sum(guesses == y))
 
@@ -428,7 +429,8 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
         today's defaults and with ``gamma="auto"`` (the book's defaults): 4 and 8 minutes
         here (scikit-learn 1.9, one core), two thirds of the full run's 19 minutes.
     data : tuple (train, validation, test), optional
-        Already-loaded MNIST as returned by ``load_mnist``; `data_dir` is then unused.
+        Already-loaded MNIST as returned by ``load_mnist`` (Datasets, or ``(X, y)``
+        pairs); `data_dir` is then unused.
     dtype : {"float64", "float32"}, default "float64"
         Floating type of the data and networks.
     verbose : bool, default True
@@ -482,7 +484,8 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
     nets = (training_data, test_data)
     log(f"kernels for {dtype}: compiled or loaded from cache in "
         f"{compile_kernels(dtype):.1f} s")
-    n_test = len(test_data[1])
+    _, y_test = test_data  # a Dataset (load_mnist's) or an (X, y) pair
+    n_test = len(y_test)
     e = settings["epochs"]
     first, final = itemgetter(0), itemgetter(-1)
     rows = []
@@ -560,8 +563,9 @@ def _svm_rows(settings, training_data, test_data, svm, log):
         return [ResultRow(key="svm_scale", experiment="SVM", measure="accuracy", book=book,
                           book_source=source, note=why)]
     n_train, n_test = settings["svm_train"], settings["svm_test"]
-    train = (training_data[0][:n_train], training_data[1][:n_train])
-    test = (test_data[0][:n_test], test_data[1][:n_test])
+    (X, y), (X_test, y_test) = training_data, test_data
+    train = (X[:n_train], y[:n_train])
+    test = (X_test[:n_test], y_test[:n_test])
     size_note = (
         "" if n_train is None else f"trained on {len(train[1]):,}, tested on {len(test[1]):,}"
     )

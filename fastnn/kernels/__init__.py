@@ -28,21 +28,25 @@ from fastnn.kernels.sgd import (  # noqa: E402
     csr,
     feedforward,
     feedforward_csr,
+    feedforward_csr_bytes,
     feedforward_parallel,
     n_blocks,
     sgd_epoch,
+    sgd_epoch_bytes,
     sgd_epoch_parallel,
     sigmoid,
     sigmoid_prime,
     softplus,
     total_cost,
+    total_cost_csr,
     update_mini_batch,
     workspace,
 )
 
 __all__ = [
-    "COST_IDS", "CROSS_ENTROPY", "QUADRATIC", "softplus", "total_cost",
+    "COST_IDS", "CROSS_ENTROPY", "QUADRATIC", "softplus", "total_cost", "total_cost_csr",
     "backprop", "block", "cache", "csr", "feedforward", "feedforward_csr",
-    "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_parallel", "sigmoid",
+    "feedforward_csr_bytes", "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_bytes",
+    "sgd_epoch_parallel", "sigmoid",
     "sigmoid_prime", "update_mini_batch", "workspace",
 ]

@@ -17,6 +17,8 @@ The book (``network.py``)      Here
 ``update_mini_batch``           :func:`update_mini_batch`, on :func:`_step` (Eq. 20-21)
 ``SGD``'s loop over batches     :func:`sgd_epoch`: one epoch over a permutation
 (the same, on threads)          :func:`sgd_epoch_parallel`
+(the same, inputs as bytes)     :func:`sgd_epoch_bytes`, :func:`feedforward_csr_bytes`:
+                               each mini-batch decoded, then :func:`_step`
 =============================  ===========================================================
 
 Only Numba functions live here. They take arrays and scalars, never Python objects, and
@@ -57,10 +59,10 @@ else:
     from fastnn.kernels._llvm import dot_rows, gemv_dense, gemv_sparse, ger_dense, ger_sparse
 
 __all__ = [
-    "QUADRATIC", "CROSS_ENTROPY", "COST_IDS", "softplus", "total_cost",
+    "QUADRATIC", "CROSS_ENTROPY", "COST_IDS", "softplus", "total_cost", "total_cost_csr",
     "exp_nonpositive", "sigmoid_inplace", "sigmoid", "sigmoid_prime", "csr", "workspace",
     "feedforward", "feedforward_csr", "feedforward_parallel", "backprop", "update_mini_batch",
-    "sgd_epoch", "sgd_epoch_parallel", "block", "n_blocks",
+    "sgd_epoch", "sgd_epoch_parallel", "block", "n_blocks", "sgd_epoch_bytes", "feedforward_csr_bytes",
 ]
 
 
@@ -463,13 +465,20 @@ def backprop(net, X, Y, grad, cost_id):
 @jit
 def total_cost(net, X, Y, cost_id):
     """Sum over the rows of ``X`` of C_x, the cost ``cost_id`` (Eq. 6 or Eq. 63), serially."""
+    return total_cost_csr(net, csr(X), Y, cost_id)
+
+
+@jit
+def total_cost_csr(net, x_csr, Y, cost_id):
+    """:func:`total_cost` of the CSR inputs ``x_csr = (data, indices, indptr)``."""
     params, layers = net
-    data, indices, indptr = csr(X)
+    data, indices, indptr = x_csr
+    n = indptr.shape[0] - 1
     act, delta = workspace(layers, _CHUNK, params)
     wscale = _weight_scales(layers)
     cost = 0.0
-    for start in range(0, X.shape[0], _CHUNK):
-        rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
+    for start in range(0, n, _CHUNK):
+        rows = np.arange(start, min(start + _CHUNK, n))
         _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
         cost += _output_error(layers, Y, rows, act, delta, cost_id)
     return cost
@@ -820,3 +829,89 @@ def feedforward_parallel(net, X, out, n_chunks):
     n = X.shape[0]
     for c in prange(n_chunks):
         _feedforward_rows(params, layers, data, indices, indptr, out, c * n // n_chunks, (c + 1) * n // n_chunks)
+
+
+# Inputs stored as bytes
+# ----------------------
+# A fastnn.Dataset of uint8 images keeps its CSR values as the bytes themselves, and
+# ``table[b]`` is the value of byte ``b`` in the network's dtype (b / 255, exactly as
+# NumPy divides). Each mini-batch's inputs are decoded into a small batch-local CSR, its
+# targets copied beside them, and the very step of the float kernels runs on that bundle:
+# the same operations in the same order, so the parameters equal those of float inputs
+# ``X / 255`` bit for bit, while the data set stays a byte (and a uint16 column) per
+# non-zero pixel.
+
+@jit
+def _batch_buffers(layers, m, dtype_like):
+    """``(batch, rows)``: an inputs bundle for up to ``m`` decoded samples, and ``0..m-1``."""
+    n_in, n_out = layers[0, N_IN], layers[-1, N_OUT]
+    batch = (
+        np.empty(m * n_in + 1, dtype_like.dtype),
+        np.empty(m * n_in + 1, np.int32),
+        np.zeros(m + 1, np.int64),
+        np.zeros((m, n_out), dtype_like.dtype),
+    )
+    return batch, np.arange(m)
+
+
+@jit(inline="always")
+def _decode_inputs(codes, indices, indptr, table, rows, batch):
+    """The inputs of the samples ``rows`` into ``batch``'s CSR arrays, as rows ``0..len-1``."""
+    b_data, b_indices, b_indptr, _ = batch
+    k = 0
+    for s in range(rows.shape[0]):
+        r = rows[s]
+        for j in range(indptr[r], indptr[r + 1]):
+            b_data[k] = table[codes[j]]
+            b_indices[k] = indices[j]
+            k += 1
+        b_indptr[s + 1] = k
+
+
+@jit
+def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
+    """:func:`sgd_epoch` on ``inputs`` whose values are byte codes of ``table``; the same result.
+
+    ``inputs = (codes, indices, indptr, Y)``: uint8 codes, columns of any integer type;
+    ``objective`` as for :func:`sgd_epoch`.
+    """
+    params, layers = net
+    codes, indices, indptr, Y = inputs
+    n = perm.shape[0]
+    m = min(mini_batch_size, n)
+    scratch = workspace(layers, m, params)
+    batch, local = _batch_buffers(layers, m, params)
+    b_Y = batch[3]
+    wscale = _weight_scales(layers)
+    mxcsr = flush_denormals()
+    cost = 0.0
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        _prefetch_ahead(inputs, perm, stop, m)
+        rows = perm[start:stop]
+        _decode_inputs(codes, indices, indptr, table, rows, batch)
+        for s in range(rows.shape[0]):
+            b_Y[s, :] = Y[rows[s], :]
+        cost += _step(params, layers, batch, local[: stop - start], eta, scratch, objective, wscale)
+    _rescale_all(params, layers, wscale)
+    set_mxcsr(mxcsr)
+    return cost
+
+
+@jit
+def feedforward_csr_bytes(net, x_csr, table, out):
+    """:func:`feedforward_csr` of inputs whose values are byte codes of ``table``."""
+    params, layers = net
+    codes, indices, indptr = x_csr
+    act, _ = workspace(layers, _CHUNK, params)
+    wscale = _weight_scales(layers)
+    batch, local = _batch_buffers(layers, _CHUNK, params)
+    o0 = layers[-1, A_OFF]
+    n_out = layers[-1, N_OUT]
+    n = indptr.shape[0] - 1
+    for first in range(0, n, _CHUNK):
+        rows = np.arange(first, min(first + _CHUNK, n))
+        _decode_inputs(codes, indices, indptr, table, rows, batch)
+        _forward(params, layers, batch[0], batch[1], batch[2], local[: rows.shape[0]], act, wscale[0], False)
+        for s in range(rows.shape[0]):
+            out[rows[s], :] = act[s, o0 : o0 + n_out]
