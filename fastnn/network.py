@@ -598,8 +598,10 @@ _compiled = set()
 def compile_kernels(dtype="float64", *, parallel=False):
     """Compile (or load from Numba's cache) the training kernels for ``dtype``.
 
-    Runs each kernel once on a tiny network, so a later call does not pay for
-    compilation. Cheap after the first call in a process.
+    Runs each kernel :meth:`Network.SGD` uses once on a tiny network (the CSR
+    conversion, the epoch, the feedforward of the evaluation), so a later call does not
+    pay for compilation; :meth:`Network.feedforward` and :meth:`Network.cost` compile
+    theirs on first use. Cheap after the first call in a process.
 
     Parameters
     ----------
@@ -626,8 +628,7 @@ def compile_kernels(dtype="float64", *, parallel=False):
     inputs = (data, indices, indptr, Y)
     if (dt, "serial") not in _compiled:
         kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1)
-        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
-        kernels.feedforward(net._bundle(), X, Y)
+        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)  # the evaluation's
         _compiled.add((dt, "serial"))
     if parallel and (dt, "parallel") not in _compiled:
         kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, 2, 1)

@@ -120,8 +120,9 @@ def sigmoid_inplace(z):
 
 @jit
 def sigmoid(z, out):
-    """``out[k] = sigmoid(z[k])`` for 1-D arrays of one dtype."""
-    out[:] = z
+    """``out[k] = sigmoid(z[k])`` for 1-D arrays of one dtype (of one length)."""
+    for k in range(out.shape[0]):
+        out[k] = z[k]
     sigmoid_inplace(out)
 
 
@@ -129,7 +130,8 @@ def sigmoid(z, out):
 def sigmoid_prime(z, out):
     """``out[k] = sigmoid'(z[k]) = sigmoid(z) * (1 - sigmoid(z))`` (Chapter 1, Eq. 3)."""
     one = z.dtype.type(1)
-    out[:] = z
+    for k in range(out.shape[0]):
+        out[k] = z[k]
     sigmoid_inplace(out)
     for k in range(out.shape[0]):
         out[k] = out[k] * (one - out[k])
@@ -193,6 +195,10 @@ def workspace(layers, m, dtype_like):
 
 # Feedforward (Eq. 4)
 # -------------------
+# _copy_note: rows are copied with loops, never ``a[i:j] = b[k:l]``. A slice assignment
+# compiles Numba's shape-mismatch error, whose message formatting pulls in its string
+# machinery: 4-5 s of the first compile of an epoch kernel (docs/performance.md, "Cold
+# start").
 
 @jit(inline="always")
 def _forward(params, layers, data, indices, indptr, rows, act):
@@ -204,7 +210,8 @@ def _forward(params, layers, data, indices, indptr, rows, act):
     for l in range(layers.shape[0]):
         w_off, b_off, ld, o0 = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD], layers[l, A_OFF]
         for s in range(rows.shape[0]):
-            act[s, o0 : o0 + ld] = params[b_off : b_off + ld]
+            for j in range(ld):  # a loop, not a slice copy: see _copy_note
+                act[s, o0 + j] = params[b_off + j]
             if l == 0:
                 r = rows[s]
                 gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
@@ -322,13 +329,15 @@ def backprop(net, X, Y, grad):
 # The mini-batch step (Eq. 20-21)
 # -------------------------------
 
-@jit
+@jit(inline="always")
 def _step(params, layers, inputs, rows, eta, scratch):
     """One mini-batch update, Eq. (20)-(21), on the samples ``rows`` of ``inputs``.
 
     Every sample's forward and backward pass uses the parameters as they were at the
     start of the batch; only then are the gradient terms, scaled by ``-eta / len(rows)``,
-    added into ``params``. Returns the sum of C_x over the batch.
+    added into ``params``. Returns the sum of C_x over the batch. Inlined into its
+    callers: a separate function was compiled, then optimised again inside
+    :func:`sgd_epoch` (docs/performance.md, "Cold start").
     """
     data, indices, indptr, Y = inputs
     act, delta = scratch
@@ -445,7 +454,8 @@ def _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act):
     o0 = layers[l, A_OFF] + c0
     n = c1 - c0
     for s in range(rows.shape[0]):
-        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c1]
+        for j in range(n):
+            act[s, o0 + j] = params[b_off + c0 + j]
         if l == 0:
             r = rows[s]
             gemv_sparse(params, w_off + c0, ld, n, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
@@ -554,7 +564,8 @@ def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop):
         rows = np.arange(first, min(first + _CHUNK, stop))
         _forward(params, layers, data, indices, indptr, rows, act)
         for s in range(rows.shape[0]):
-            out[rows[s], :] = act[s, o0 : o0 + n_out]
+            for j in range(n_out):
+                out[rows[s], j] = act[s, o0 + j]
 
 
 @jit
