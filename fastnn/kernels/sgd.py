@@ -555,7 +555,7 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, n_threads, min_b
 _CHUNK = 64  # rows per pass of the one-off kernels: scratch stays in cache
 
 
-@jit
+@jit(inline="always")  # as _step: compiled once, inside each caller
 def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop):
     act, _ = workspace(layers, _CHUNK, params)
     o0 = layers[-1, A_OFF]
