@@ -20,16 +20,30 @@ from fastnn.datasets import (
 from fastnn.network import EpochResult, Network, compile_kernels, load
 from fastnn.parallel import train_many
 from fastnn.persistence import ModelFileError
+from fastnn.training import (
+    Callback,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    ReduceEtaOnPlateau,
+    TrainingInterrupted,
+)
 from fastnn.validation import DataRangeWarning
 
 __all__ = [
+    "Callback",
     "Chapter1Results",
     "DataError",
     "DataNotFoundError",
     "DataRangeWarning",
+    "EarlyStopping",
     "EpochResult",
+    "History",
+    "ModelCheckpoint",
     "ModelFileError",
     "Network",
+    "ReduceEtaOnPlateau",
+    "TrainingInterrupted",
     "__version__",
     "compile_kernels",
     "gradient_descent",

@@ -9,17 +9,20 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastnn import _config, datasets, validation
+from fastnn import _config, datasets, plot, validation
+from fastnn._io import atomic_write
 from fastnn._version import __version__
 from fastnn.bench import bench
 from fastnn.book import reproduce
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels, load
 from fastnn.persistence import ModelFileError
+from fastnn.training import MONITORS, EarlyStopping, TrainingInterrupted
 
 
 def _sizes(text):
@@ -30,6 +33,14 @@ def _sizes(text):
             f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
         ) from None
     return sizes
+
+
+def _monitors(text):
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if name not in MONITORS:
+            raise argparse.ArgumentTypeError(f"--monitor names must be among {', '.join(MONITORS)}, got {name!r}")
+    return names
 
 
 def _load(dataset, data_dir, dtype):
@@ -64,11 +75,19 @@ def _cmd_train(args):
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
     validation.check_output_path(args.save, "--save")
     validation.check_output_path(args.json, "--json")
+    validation.check_output_path(args.plot, "--plot")
+    if args.plot:
+        plot._figure()  # matplotlib missing: say so now, not after training
+    if args.early_stopping is not None and not args.validation:
+        raise ValueError("--early-stopping watches the validation accuracy: add --validation")
+    if args.early_stopping is not None:
+        validation.check_int(args.early_stopping, "--early-stopping", 0)
     net = Network(args.sizes, seed=args.seed, dtype=args.dtype)
     t0 = time.perf_counter()
     train, _validation, test = _load(args.dataset, args.data_dir, args.dtype)
+    held_out = f", {len(_validation[0]):,} validation" if args.validation else ""
     print(
-        f"Loaded {args.dataset}: {len(train[0]):,} training and {len(test[0]):,} test images "
+        f"Loaded {args.dataset}: {len(train[0]):,} training{held_out} and {len(test[0]):,} test images "
         f"in {time.perf_counter() - t0:.2f} s"
     )
     print(
@@ -80,15 +99,31 @@ def _cmd_train(args):
     compile_kernels(args.dtype, parallel=net.splits(n_jobs, args.mini_batch_size))
     where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
     print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
+    monitor = tuple(args.monitor or ())
+    callbacks = []
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping("evaluation_accuracy", patience=args.early_stopping))
     t0 = time.perf_counter()
+    interrupted = False
     try:
-        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test, n_jobs=args.n_jobs)
+        history = net.SGD(train, args.epochs, args.mini_batch_size, args.eta, test_data=test,
+                          evaluation_data=_validation if args.validation else None, monitor=monitor,
+                          callbacks=callbacks, n_jobs=args.n_jobs)
     except FloatingPointError as exc:
         print(f"fastnn train: error: {exc}", file=sys.stderr)
         if args.save:
             print(f"fastnn train: {args.save} was not written", file=sys.stderr)
         return 1
+    except TrainingInterrupted as exc:
+        history, interrupted = exc.history, True
+        print(f"Interrupted after {len(history)} whole epoch{'s' if len(history) != 1 else ''}")
     wall = time.perf_counter() - t0
+    if history.stopped_by and not interrupted:
+        print(history.stopped_by)
+    if callbacks and callbacks[0].restored:
+        kept = history[callbacks[0].best_epoch]
+        print(f"Kept the network of epoch {kept.epoch}: validation {100 * kept.evaluation_accuracy:.2f} %, "
+              f"test {kept.test_correct} / {kept.n_test}")
     if history:
         best = max(history, key=lambda r: r.test_correct)
         train_s = sum(r.seconds for r in history)
@@ -101,14 +136,22 @@ def _cmd_train(args):
         path = net.save(args.save)
         print(f"Saved the network to {path}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {"args": {k: v for k, v in vars(args).items() if k != "func"},
-                 "history": [r.as_dict() for r in history]},
-                f,
-                indent=2,
-            )
-    return 0
+        text = json.dumps(
+            {"args": {k: v for k, v in vars(args).items() if k != "func"},
+             "interrupted": interrupted, "stopped_by": history.stopped_by,
+             "history": [r.as_dict() for r in history]},
+            indent=2,
+        )
+        with atomic_write(Path(args.json)) as (f, _):
+            f.write(text.encode())
+    if args.plot:
+        if history:
+            plot.learning_curves(history, title=f"fastnn train: {'-'.join(map(str, net.sizes))}, seed {args.seed}",
+                                 path=args.plot)
+            print(f"Wrote the learning curves to {args.plot}")
+        else:
+            print(f"fastnn train: no epoch ran: {args.plot} was not written", file=sys.stderr)
+    return 130 if interrupted else 0
 
 
 def _cmd_evaluate(args):
@@ -163,6 +206,15 @@ def build_parser():
     _add_data_args(p)
     p.add_argument("--save", metavar="PATH", default=None, help="write the trained network to PATH (.npz)")
     p.add_argument("--json", metavar="PATH", default=None, help="write the per-epoch history to PATH")
+    p.add_argument("--validation", action="store_true",
+                   help="also measure the 10,000 validation images after each epoch (evaluation_data)")
+    p.add_argument("--monitor", type=_monitors, default=None, metavar="NAMES",
+                   help="more to measure after each epoch, comma-separated: " + ", ".join(MONITORS))
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE",
+                   help="stop when the validation accuracy has not improved for PATIENCE epochs and keep the "
+                        "best epoch's network (needs --validation)")
+    p.add_argument("--plot", metavar="PATH", default=None,
+                   help="draw the learning curves into PATH (.png, .svg, .pdf; needs matplotlib)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy of a saved network")
@@ -187,6 +239,9 @@ def main(argv=None):
     except (ValueError, TypeError, OSError) as exc:
         print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except MemoryError as exc:
         print(f"fastnn {args.command}: error: out of memory ({exc}); use smaller --sizes", file=sys.stderr)
         return 2

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import platformdirs
+from tqdm import tqdm
 
 from fastnn._io import atomic_write
 from fastnn.validation import check_dtype
@@ -477,12 +478,7 @@ def _copy(response, out, total, desc, progress):
     """Copy the HTTP body to ``out``; return the number of bytes copied."""
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            pass
-        else:
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
     copied = 0
     try:
         while True:
@@ -597,7 +593,7 @@ _LOADER_DOC = """\
         Number of images, from the end of the 60,000-image training file, held
         out as the validation set; 0 to 60000.
     progress : bool, default False
-        Show a tqdm progress bar while downloading (if tqdm is installed).
+        Show a tqdm progress bar while downloading.
 
     Returns
     -------

@@ -7,60 +7,18 @@ policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. E
 follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
-import dataclasses
+import threading
 import time
 
 import numba
 import numpy as np
 
-from fastnn import _config, _layout, kernels, parallel, persistence, validation
+from fastnn import _config, _layout, kernels, parallel, persistence, training, validation
 from fastnn._layout import LD
+from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
 
-__all__ = ["EpochResult", "Network", "compile_kernels", "load"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochResult:
-    """What one epoch of :meth:`Network.SGD` did.
-
-    Attributes
-    ----------
-    epoch : int
-        Zero-based epoch number, as the book prints it.
-    test_correct : int or None
-        Test inputs classified correctly after the epoch (None without ``test_data``).
-    n_test : int or None
-        Number of test inputs.
-    train_cost : float
-        Mean quadratic cost C_x = |y - a|^2 / 2 (Eq. 6) over the epoch's training samples,
-        each evaluated by the forward pass that trained on it.
-    seconds : float
-        Wall time of the training pass (shuffle and kernel), in seconds.
-    samples_per_second : float
-        Training samples per second of ``seconds``.
-    eval_seconds : float
-        Wall time of the evaluation on ``test_data``, in seconds (0 without it).
-    """
-
-    epoch: int
-    test_correct: int | None
-    n_test: int | None
-    train_cost: float
-    seconds: float
-    samples_per_second: float
-    eval_seconds: float
-
-    @property
-    def accuracy(self):
-        """Test accuracy in [0, 1], or None without test data."""
-        if not self.n_test:
-            return None
-        return self.test_correct / self.n_test
-
-    def as_dict(self):
-        """The fields as a plain ``dict`` (for JSON)."""
-        return dataclasses.asdict(self)
+__all__ = ["EpochResult", "History", "Network", "TrainingInterrupted", "compile_kernels", "load"]
 
 
 aligned_copy = _layout.aligned_copy  # kept importable from here
@@ -333,12 +291,15 @@ class Network:
         self._check_finite(f"update_mini_batch (eta={eta})")
         return cost / X.shape[0]
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, verbose=True, n_jobs=None):
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
+            monitor=(), callbacks=None, verbose=True, n_jobs=None):
         """Train by mini-batch stochastic gradient descent, the book's ``SGD``.
 
         Each epoch shuffles the training samples with the network's generator, walks
         them in mini-batches of ``mini_batch_size`` (the last, shorter batch is averaged
         over its own size; 1 is online learning) and applies Eq. (20)-(21) per batch.
+        After each epoch the history records what was measured (see ``monitor``) and
+        the callbacks run.
 
         Parameters
         ----------
@@ -353,10 +314,31 @@ class Network:
         eta : float
             Learning rate, finite and > 0.
         test_data : (X, y) or iterable of (x, y), optional
-            Evaluated after every epoch; ``y`` int labels or one-hot rows.
-        verbose : bool, default True
-            Print ``Epoch j: k / n`` (or ``Epoch j complete``) after each epoch, with
-            its seconds and samples per second.
+            Its accuracy is measured after every epoch (the book's ``Epoch j: k / n``);
+            ``y`` int labels or one-hot rows.
+        evaluation_data : (X, y) or iterable of (x, y), optional
+            Held-out data to watch during training (network2's name), e.g. MNIST's
+            10,000 validation images; its accuracy is measured after every epoch. Use it,
+            not ``test_data``, for early stopping and choosing hyper-parameters.
+        monitor : tuple of str, default ()
+            What else to measure after each epoch, from
+            :data:`fastnn.training.MONITORS`: ``"training_accuracy"``,
+            ``"training_cost"``, ``"evaluation_cost"``, ``"test_cost"`` (and the
+            accuracies, measured anyway when their data are given). network2's
+            ``monitor_evaluation_cost=True`` is ``monitor=("evaluation_cost",)``. Each
+            is one pass of the compiled feedforward over data converted once per call;
+            ``training_*`` passes over all the training data every epoch.
+        callbacks : list of Callback or callable, optional
+            Called around every epoch, in order: :class:`fastnn.EarlyStopping`,
+            :class:`fastnn.ModelCheckpoint`, :class:`fastnn.ReduceEtaOnPlateau`, or
+            functions ``f(net, result)`` whose true return value stops training. A
+            callback's ``monitor`` is measured even if ``monitor`` does not list it.
+        verbose : bool or {"lines", "bar"}, default True
+            True prints one line per epoch (``Epoch j: k / n``, then the monitors, its
+            seconds and samples per second) and, when stderr is a terminal, a tqdm
+            progress bar over the samples of all epochs under it. ``"lines"``: only
+            the lines (for logs); ``"bar"``: only the bar, even if not a terminal;
+            False: nothing.
         n_jobs : int, optional
             Threads for each epoch: None or 1 (default) runs the serial kernel; ``n``
             splits every layer of at least 512 units (768 in float32; padded widths)
@@ -373,34 +355,75 @@ class Network:
 
         Returns
         -------
-        list of EpochResult
-            One per epoch.
+        History
+            A list of :class:`EpochResult`, one per epoch run (fewer than ``epochs`` if
+            a callback stopped training; ``history.stopped_by`` says why).
 
         Raises
         ------
         TypeError, ValueError
-            Invalid arguments, named in the message, before any kernel runs.
+            Invalid arguments, named in the message, before any kernel runs; also a
+            monitor (or a callback's) whose data were not given.
         FloatingPointError
             Training diverged (a parameter stopped being finite). The network is restored
             to its parameters from before that epoch.
+        TrainingInterrupted
+            Ctrl-C: training stops at the next chunk of at most
+            :data:`fastnn.training.CHUNK_SAMPLES` samples; an epoch cut short is undone
+            (parameters and generator), so the network is at its last whole epoch, and
+            the exception's ``history`` holds the epochs done. A ``KeyboardInterrupt``;
+            a second Ctrl-C raises one at once.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastnn
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.random((300, 4)); y = (X[:, 0] > X[:, 1]).astype(int)
+        >>> net = fastnn.Network([4, 8, 2], seed=0)
+        >>> history = net.SGD((X[:200], y[:200]), 3, 10, 3.0, evaluation_data=(X[200:], y[200:]),
+        ...                   monitor=("evaluation_cost",), verbose=False)
+        >>> sorted(history.measured())
+        ['evaluation_accuracy', 'evaluation_cost']
         """
         epochs, mini_batch_size, eta, n_jobs = _check_training(epochs, mini_batch_size, eta, n_jobs)
-        data = self._training_arrays(training_data, test_data)
+        callbacks = training._callbacks(callbacks)
+        training.check_verbose(verbose)
+        data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
         compile_kernels(self.dtype, parallel=self.splits(n_jobs, mini_batch_size))
-        return self.train_arrays(data, epochs, mini_batch_size, eta, verbose, n_jobs)
+        stop = threading.Event()
+        progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
+        try:
+            with training.catch_interrupts(stop):
+                history = self.train_arrays(data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs)
+        finally:
+            progress.close()
+        if history.interrupted:
+            raise TrainingInterrupted([history])
+        return history
 
-    def _training_arrays(self, training_data, test_data):
-        """``(X, Y, inputs, test)``: the checked data in this network's dtype, and the kernels'
-        bundle ``inputs = (data, indices, indptr, Y)`` (the CSR form of ``X``, then ``Y``)."""
-        X, Y, _ = self._data(training_data, "training_data")
-        test = None
-        if test_data is not None:
-            X_test, _, labels = self._data(test_data, "test_data")
-            if labels is None:
-                raise ValueError("test_data y must be integer labels or one-hot rows to be evaluated")
-            test = (X_test, labels, kernels.csr(X_test))
-        data, indices, indptr = kernels.csr(X)  # once per call: each epoch reads it in a new order
-        return X, Y, (data, indices, indptr, Y), test
+    def _training_arrays(self, training_data, test_data, evaluation_data=None, monitor=(), callbacks=()):
+        """The checked data in this network's dtype, each set's CSR form built once."""
+        X, Y, labels = self._data(training_data, "training_data")
+        sets = {"training": (X, Y, labels, kernels.csr(X))}  # each epoch reads the CSR in a new order
+        for which, given in (("evaluation", evaluation_data), ("test", test_data)):
+            if given is not None:
+                X_s, Y_s, labels_s = self._data(given, f"{which}_data")
+                if labels_s is None:
+                    raise ValueError(f"{which}_data y must be integer labels or one-hot rows to be evaluated")
+                sets[which] = (X_s, Y_s, labels_s, kernels.csr(X_s))
+        wanted = training.check_monitor(monitor, callbacks, "evaluation" in sets, "test" in sets)
+        if wanted.get("training", (False,))[0] and labels is None:
+            raise ValueError("monitor 'training_accuracy' needs training_data y as integer labels or one-hot rows")
+        return _Prepared(X.shape[0], sets, wanted)
+
+    def _measure(self, prepared, which, accuracy, cost):
+        """``(correct, n, cost)`` of the network on a prepared set (None for what is not asked)."""
+        _X, Y, labels, x_csr = prepared.sets[which]
+        out = np.empty_like(Y)
+        kernels.feedforward_csr(self._bundle(), x_csr, out)
+        correct = int(np.count_nonzero(np.argmax(out, axis=1) == labels)) if accuracy else None
+        return correct, Y.shape[0], (_quadratic_cost(out, Y) if cost else None)
 
     def splits(self, n_jobs, mini_batch_size):
         """Whether ``SGD(..., mini_batch_size, n_jobs=n_jobs)`` splits a layer over threads.
@@ -438,56 +461,33 @@ class Network:
         finally:
             numba.set_num_threads(previous)
 
-    def prepare(self, training_data, test_data=None):
-        """The checked training (and test) data of :meth:`SGD`, with the serial kernels compiled.
+    def prepare(self, training_data, test_data=None, evaluation_data=None, monitor=(), callbacks=()):
+        """The checked data of :meth:`SGD`, each set's CSR form built once, with the serial
+        kernels compiled.
 
         For package use (:func:`fastnn.train_many` converts the data once for many
-        networks of this dtype and these input and output sizes); pass the result to
-        :meth:`train_arrays`.
+        networks of this dtype and these input and output sizes; ``tools/threads_report.py``
+        times :meth:`run_epoch` on ``.inputs``); pass the result to :meth:`train_arrays`.
         """
-        data = self._training_arrays(training_data, test_data)
+        data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
         compile_kernels(self.dtype)
         return data
 
-    def train_arrays(self, data, epochs, mini_batch_size, eta, verbose, n_jobs=1, prefix=""):
+    def train_arrays(self, data, epochs, mini_batch_size, eta, callbacks, progress, stop, n_jobs=1, prefix=""):
         """:meth:`SGD`'s epoch loop on data from :meth:`prepare`, arguments already checked.
 
-        For package use; ``prefix`` starts each printed line and each error message.
-        Returns the list of :class:`EpochResult`.
+        For package use: :func:`fastnn.training.run_epochs` with this network's kernel,
+        generator and monitors; ``progress`` a :class:`fastnn.training.Progress`, ``stop``
+        the ``threading.Event`` that Ctrl-C sets; ``prefix`` starts each printed line and
+        each error message. Returns the :class:`History`.
         """
-        X, _, inputs, test = data
-        n = X.shape[0]
-        history = []
-        for j in range(epochs):
-            before = self.params.copy()
-            t0 = time.perf_counter()
-            perm = self._rng.permutation(n)
-            cost = self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs)
-            seconds = time.perf_counter() - t0
-            if not np.isfinite(self.params).all():
-                self.params[:] = before
-                raise FloatingPointError(
-                    f"{prefix}training diverged in epoch {j}: the parameters are no longer finite with "
-                    f"eta={eta}, mini_batch_size={mini_batch_size}. The network was restored to "
-                    "its parameters from before that epoch. Lower eta, and check that X is "
-                    "scaled to [0, 1]."
-                )
-            t1 = time.perf_counter()
-            correct = self.count_correct(*test) if test is not None else None
-            eval_seconds = time.perf_counter() - t1
-            result = EpochResult(
-                epoch=j,
-                test_correct=correct,
-                n_test=None if test is None else len(test[1]),
-                train_cost=cost / n,
-                seconds=seconds,
-                samples_per_second=n / seconds if seconds > 0 else float("inf"),
-                eval_seconds=eval_seconds,
-            )
-            history.append(result)
-            if verbose:
-                print(prefix + _format_epoch(result), flush=True)
-        return history
+        inputs = data.inputs
+        return training.run_epochs(
+            self, self._rng, n_samples=data.n, epochs=epochs, mini_batch_size=mini_batch_size, eta=eta,
+            train_chunk=lambda perm, eta: self.run_epoch(inputs, perm, mini_batch_size, eta, n_jobs),
+            measure=lambda which, acc, cost: self._measure(data, which, acc, cost),
+            sets=data.monitors, callbacks=callbacks, progress=progress, stop=stop, prefix=prefix,
+        )
 
     def count_correct(self, X, labels, x_csr=None):
         """Inputs of the checked ``X`` (or its CSR form ``x_csr``) whose argmax is ``labels``.
@@ -532,7 +532,65 @@ class Network:
         X, Y, _ = self._data(data, "data")
         out = np.empty_like(Y)
         kernels.feedforward(self._bundle(), X, out)
-        return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / X.shape[0])
+        return _quadratic_cost(out, Y)
+
+    def predict(self, X):
+        """Class labels: the index of the most active output neuron, as :meth:`evaluate` counts.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in) or (n_in,)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int64, or an int64 scalar for one sample of shape
+        (n_in,)
+            ``argmax(feedforward(X), axis=1)``; with a single output neuron, 1 where its
+            activation is >= 0.5 and 0 elsewhere.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`feedforward`.
+        """
+        out = self._outputs(X)
+        if self.sizes[-1] == 1:
+            labels = (out[:, 0] >= 0.5).astype(np.int64)
+        else:
+            labels = np.argmax(out, axis=1).astype(np.int64)
+        return labels[0] if np.ndim(X) == 1 else labels
+
+    def predict_proba(self, X):
+        """The output activations normalised to sum to 1 per sample.
+
+        These are not calibrated probabilities: the network was trained on the
+        quadratic cost (Eq. 6) with independent sigmoid outputs, not on a likelihood,
+        so the numbers rank the classes as :meth:`predict` does but are not the
+        frequencies with which the predictions are right. With a single output neuron
+        ``a``, the columns are ``1 - a`` and ``a``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in) or (n_in,)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_classes,), the network's dtype
+            Rows sum to 1 (up to rounding); ``n_classes`` is ``sizes[-1]``, or 2 for one
+            output neuron.
+        """
+        out = self._outputs(X)
+        if self.sizes[-1] == 1:
+            out = np.concatenate([1 - out, out], axis=1)
+        total = out.sum(axis=1, keepdims=True)
+        proba = np.divide(out, total, out=np.full_like(out, 1 / out.shape[1]), where=total > 0)
+        return proba[0] if np.ndim(X) == 1 else proba
+
+    def _outputs(self, X):
+        X = self._inputs(X, "X")
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        kernels.feedforward(self._bundle(), X, out)
+        return out
 
     def _check_finite(self, where):
         if not np.isfinite(self.params).all():
@@ -559,12 +617,21 @@ class Network:
         return persistence.save(self, path)
 
 
-def _format_epoch(result):
-    if result.test_correct is None:
-        head = f"Epoch {result.epoch} complete"
-    else:
-        head = f"Epoch {result.epoch}: {result.test_correct} / {result.n_test}"
-    return f"{head}  ({result.seconds:.3f} s, {result.samples_per_second:,.0f} samples/s)"
+class _Prepared:
+    """Data converted once per training call: ``sets[name] = (X, Y, labels, x_csr)`` for
+    ``"training"``, ``"evaluation"``, ``"test"``; ``monitors`` from
+    :func:`fastnn.training.check_monitor`; ``n`` training samples; ``inputs`` the kernels'
+    bundle ``(data, indices, indptr, Y)`` of the training data."""
+
+    def __init__(self, n, sets, monitors):
+        self.n, self.sets, self.monitors = n, sets, monitors
+        _X, Y, _labels, (data, indices, indptr) = sets["training"]
+        self.inputs = (data, indices, indptr, Y)
+
+
+def _quadratic_cost(out, Y):
+    """C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6), summed in float64."""
+    return float(0.5 * np.sum((Y - out) ** 2, dtype=np.float64) / Y.shape[0])
 
 
 def load(path):

@@ -24,10 +24,11 @@ False
 """
 
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from fastnn import validation
+from fastnn import training, validation
 
 __all__ = ["MIN_BLOCK", "min_block", "n_blocks", "splits", "train_many", "usable_cores"]
 
@@ -96,7 +97,8 @@ def _is_network(obj):
     return callable(getattr(type(obj), "train_arrays", None)) and callable(getattr(type(obj), "prepare", None))
 
 
-def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, n_jobs=-1, verbose=False):
+def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=None, *, evaluation_data=None,
+               monitor=(), n_jobs=-1, verbose=False):
     """Train several networks at once on one data set, one network per thread.
 
     Each network is trained exactly as ``net.SGD(training_data, epochs,
@@ -112,18 +114,19 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     networks : sequence of Network
         Distinct networks of one dtype, one input size and one output size; any
         hidden layers. Trained in place.
-    training_data, epochs, mini_batch_size, eta, test_data
+    training_data, epochs, mini_batch_size, eta, test_data, evaluation_data, monitor
         As in :meth:`fastnn.Network.SGD`.
     n_jobs : int or None, default -1
         Threads: -1 is every core this process may use (:func:`usable_cores`), None is
         1, else 1 up to that number. Never more threads than networks.
-    verbose : bool, default False
-        Print each epoch's line as :meth:`fastnn.Network.SGD` does, prefixed with
-        ``[network i]``.
+    verbose : bool or {"lines", "bar"}, default False
+        As in :meth:`fastnn.Network.SGD`, for all the networks together: one progress bar
+        over every network's samples, and each epoch's line prefixed with ``[network i]``
+        (whole lines: two threads' lines never run together).
 
     Returns
     -------
-    list of list of EpochResult
+    list of History
         ``histories[i]`` is ``networks[i]``'s, one result per epoch.
 
     Raises
@@ -135,6 +138,10 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
         A network diverged: it is restored to its parameters from before that epoch
         (see :meth:`fastnn.Network.SGD`); the others finish their epochs first. The error
         of the first such network in ``networks`` is raised, naming it.
+    TrainingInterrupted
+        Ctrl-C: every network stops at its next chunk of mini-batches (within one
+        epoch), an epoch cut short is undone, and the exception's ``histories`` hold
+        each network's epochs so far (see :meth:`fastnn.Network.SGD`).
 
     Examples
     --------
@@ -172,15 +179,33 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     mini_batch_size = validation.check_int(mini_batch_size, "mini_batch_size", 1)
     eta = validation.check_eta(eta)
     n_jobs = validation.check_n_jobs(n_jobs, usable_cores(), "the cores this process may use")
-    data = first.prepare(training_data, test_data)
+    training.check_verbose(verbose)
+    data = first.prepare(training_data, test_data, evaluation_data, monitor)
+    stop = threading.Event()  # set by Ctrl-C: every thread stops at its next chunk
+    progress = training.Progress(verbose, epochs * data.n * len(networks), desc="train_many", epochs=epochs,
+                                 n_networks=len(networks))
 
     def train(i):
-        return networks[i].train_arrays(data, epochs, mini_batch_size, eta, verbose, prefix=f"[network {i}] ")
+        return networks[i].train_arrays(data, epochs, mini_batch_size, eta, [], progress, stop,
+                                        prefix=f"[network {i}] ")
 
-    with ThreadPoolExecutor(max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn") as pool:
-        futures = [pool.submit(train, i) for i in range(len(networks))]
-        wait(futures)
+    try:
+        with training.catch_interrupts(stop), ThreadPoolExecutor(
+            max_workers=min(n_jobs, len(networks)), thread_name_prefix="fastnn"
+        ) as pool:
+            futures = [pool.submit(train, i) for i in range(len(networks))]
+            try:
+                wait(futures)
+            except KeyboardInterrupt:  # a second Ctrl-C: the threads still stop at their next chunk
+                stop.set()
+                wait(futures)
+                raise
+    finally:
+        progress.close()
     for future in futures:
         if future.exception() is not None:
             raise future.exception()
-    return [future.result() for future in futures]
+    histories = [future.result() for future in futures]
+    if any(h.interrupted for h in histories):
+        raise training.TrainingInterrupted(histories, single=False)
+    return histories

@@ -22,9 +22,9 @@ LAYERS = [
     {"fastnn.validation", "fastnn._io"},
     # 3: the library
     {"fastnn.network", "fastnn.persistence", "fastnn.parallel", "fastnn.datasets", "fastnn.data",
-     "fastnn.reference"},
+     "fastnn.reference", "fastnn.training"},  # training: SGD's epoch loop, so beside network
     # 4: built on the library
-    {"fastnn.book", "fastnn.bench", "fastnn.training", "fastnn.plot", "fastnn.sklearn", "fastnn.sweep",
+    {"fastnn.book", "fastnn.bench", "fastnn.plot", "fastnn.sklearn", "fastnn.sweep",
      "fastnn.onnx", "fastnn.images", "fastnn.models"},
     # 5: the entry points
     {"fastnn.cli", "fastnn", "fastnn.__main__"},
@@ -33,8 +33,7 @@ LAYERS = [
 #: The only packages a function may import locally: the optional extras (and the peers
 #: ``fastnn bench --peers`` times), so ``import fastnn`` works without them.
 OPTIONAL = {"matplotlib", "sklearn", "distributed", "onnx", "onnxruntime", "PIL", "scipy", "torch",
-            "threadpoolctl",
-            "tqdm"}  # optional in datasets' download bar until it becomes a runtime dependency (issue 12)
+            "threadpoolctl"}
 
 
 #: Function-local imports tolerated for now, by (module, package imported): none. (The

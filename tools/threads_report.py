@@ -54,7 +54,8 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
     X, y = data
     net = fastnn.Network(sizes, seed=0, dtype=dtype)
     start = net.params.copy()
-    X, _, inputs, _ = net.prepare((X, y))
+    data = net.prepare((X, y))
+    X, inputs = data.sets["training"][0], data.inputs
     times = {1: [], threads: []}
     results = {}
     for r in range(repeat + 1):  # the first round compiles and warms; it is not timed

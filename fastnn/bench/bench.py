@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from tqdm import tqdm
 
 from fastnn import _config, datasets, reference
 from fastnn._version import __version__
@@ -514,9 +515,13 @@ def _run(options, log, thread_note):
         X_test, y_test = data[case.dtype][3:]
         case.runner.evaluator()(X_test[:WARMUP_SAMPLES], y_test[:WARMUP_SAMPLES])
 
+    # A bar on a terminal only (tqdm's disable=None), cleared at the end: the report follows.
+    bar = tqdm(total=options.repeat * len(cases), desc="fastnn bench", unit="epoch", disable=None,
+               file=sys.stderr, leave=False, dynamic_ncols=True)
     for r in range(options.repeat):
         t_repeat = time.perf_counter()
         for case in cases:  # round-robin: every configuration once per repeat
+            bar.set_postfix_str(f"repeat {r + 1}/{options.repeat}: {case.impl} m={case.m} {case.dtype}")
             perm_rng = np.random.default_rng([options.seed, r])
             X_test, y_test = data[case.dtype][3:]
             shuffle, kernel, evaluation, correct = _timed_epoch(case, case.runner, perm_rng, X_test, y_test)
@@ -524,7 +529,10 @@ def _run(options, log, thread_note):
             case.kernel.append(kernel * case.scale)
             case.eval.append(evaluation)
             case.correct.append(correct)
-        log(f"repeat {r + 1}/{options.repeat}: {time.perf_counter() - t_repeat:.1f} s")
+            bar.update()
+        with tqdm.external_write_mode(file=sys.stderr):
+            log(f"repeat {r + 1}/{options.repeat}: {time.perf_counter() - t_repeat:.1f} s")
+    bar.close()
 
     peak = {}
     for dtype in options.dtype:

@@ -35,10 +35,13 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from fastnn import plot
+from fastnn._io import atomic_write
 from fastnn._version import __version__
 from fastnn.datasets import load_mnist
 from fastnn.network import Network, compile_kernels
 from fastnn.parallel import train_many
+from fastnn.training import TrainingInterrupted
 from fastnn.validation import check_output_path
 
 __all__ = [
@@ -103,6 +106,8 @@ class ResultRow:
         its seeds train at once, see `n_jobs`).
     history : list of list of int
         Per seed, test images correct after each epoch (network experiments only).
+    n_test : int or None
+        Number of test images behind `history` (None for other rows).
     """
 
     key: str
@@ -115,6 +120,7 @@ class ResultRow:
     note: str = ""
     seconds: float = 0.0
     history: list = field(default_factory=list)
+    n_test: int | None = None
 
     @property
     def mean(self):
@@ -151,6 +157,9 @@ class Chapter1Results:
         Total wall time.
     environment : dict
         Versions of Python, NumPy, Numba, scikit-learn and fastnn; platform; CPU count.
+    interrupted : bool
+        True when Ctrl-C stopped the run: `rows` hold the experiments done, the last one
+        with the epochs it had finished.
     """
 
     rows: list
@@ -160,6 +169,7 @@ class Chapter1Results:
     date: str
     seconds: float
     environment: dict
+    interrupted: bool = False
 
     def row(self, key):
         """The row with this `key`; raises KeyError if there is none."""
@@ -179,7 +189,8 @@ class Chapter1Results:
         """Serialise as JSON; write it to `path` if given. Returns the JSON text."""
         text = json.dumps(self.to_dict(), indent=2) + "\n"
         if path is not None:
-            Path(path).write_text(text)
+            with atomic_write(Path(path)) as (f, _):
+                f.write(text.encode())
         return text
 
     @classmethod
@@ -323,25 +334,34 @@ def _sklearn_version():
 # --- the experiments -------------------------------------------------------------------------
 
 
-def _network_rows(sizes, eta, measures, settings, data, dtype, log):
+def _network_rows(sizes, eta, measures, settings, data, dtype, log, progress=False):
     """Train `sizes` for every seed; one row per (measure key, label, function of history).
 
     The seeds' networks train at once, ``settings["n_jobs"]`` at a time
-    (:func:`fastnn.train_many`); each is trained exactly as alone.
+    (:func:`fastnn.train_many`); each is trained exactly as alone. Returns ``(rows,
+    interrupted)``: after Ctrl-C, the rows of the epochs every seed finished.
     """
     training_data, test_data = data
     nets = [Network(sizes, seed=seed, dtype=dtype) for seed in settings["seeds"]]
     t0 = time.perf_counter()
-    records = train_many(nets, training_data, settings["epochs"], MINI_BATCH_SIZE, eta,
-                         test_data=test_data, n_jobs=settings["n_jobs"])
+    interrupted = False
+    try:
+        records = train_many(nets, training_data, settings["epochs"], MINI_BATCH_SIZE, eta,
+                             test_data=test_data, n_jobs=settings["n_jobs"], verbose="bar" if progress else False)
+    except TrainingInterrupted as exc:
+        records, interrupted = exc.histories, True
     seconds = time.perf_counter() - t0
-    histories = [[int(r.test_correct) for r in history] for history in records]
-    n_test = records[0][-1].n_test
+    done = min(len(h) for h in records)
+    if done == 0:
+        return [], interrupted
+    histories = [[int(r.test_correct) for r in history[:done]] for history in records]
+    n_test = len(test_data[1])
     name = "-".join(map(str, sizes))
     for seed, history, correct in zip(settings["seeds"], records, histories):
         took = sum(r.seconds + r.eval_seconds for r in history)
         log(f"  {name} eta={eta:g} seed={seed}: " + " ".join(map(str, correct))
             + f" / {n_test}  ({took:.1f} s)")
+    note = _epoch_note(settings) if not interrupted else f"interrupted after {done} epochs"
     rows = []
     for row_key, measure, pick in measures:
         book, source = BOOK[row_key]
@@ -349,9 +369,9 @@ def _network_rows(sizes, eta, measures, settings, data, dtype, log):
         rows.append(ResultRow(
             key=row_key, experiment=f"{name}, η = {eta}", measure=measure, book=book,
             book_source=source, ours=ours, seeds=list(settings["seeds"]),
-            note=_epoch_note(settings), seconds=seconds, history=histories,
+            note=note, seconds=seconds, history=histories, n_test=n_test,
         ))
-    return rows
+    return rows, interrupted
 
 
 def _epoch_note(settings):
@@ -439,25 +459,36 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
     e = settings["epochs"]
     first, final = itemgetter(0), itemgetter(-1)
     rows = []
-    log(f"784-30-10, eta = 3.0, {e} epochs, mini-batch {MINI_BATCH_SIZE}")
-    rows += _network_rows((784, 30, 10), 3.0, [
-        ("net30_epoch0", "accuracy after epoch 0", first),
-        ("net30_peak", f"peak accuracy over {e} epochs", max),
-    ], settings, nets, dtype, log)
-    log("784-100-10, eta = 3.0")
-    rows += _network_rows((784, 100, 10), 3.0, [
-        ("net100_peak", f"peak accuracy over {e} epochs", max),
-    ], settings, nets, dtype, log)
-    log("784-100-10, eta = 0.001 (too small)")
-    rows += _network_rows((784, 100, 10), 0.001, [
-        ("eta_small_epoch0", "accuracy after epoch 0", first),
-        ("eta_small_final", f"accuracy after epoch {e - 1}", final),
-    ], settings, nets, dtype, log)
-    log("784-30-10, eta = 100 (too large)")
-    rows += _network_rows((784, 30, 10), 100.0, [
-        ("eta_large_epoch0", "accuracy after epoch 0", first),
-        ("eta_large_final", f"accuracy after epoch {e - 1}", final),
-    ], settings, nets, dtype, log)
+    experiments = [
+        (f"784-30-10, eta = 3.0, {e} epochs, mini-batch {MINI_BATCH_SIZE}", (784, 30, 10), 3.0, [
+            ("net30_epoch0", "accuracy after epoch 0", first),
+            ("net30_peak", f"peak accuracy over {e} epochs", max),
+        ]),
+        ("784-100-10, eta = 3.0", (784, 100, 10), 3.0, [
+            ("net100_peak", f"peak accuracy over {e} epochs", max),
+        ]),
+        ("784-100-10, eta = 0.001 (too small)", (784, 100, 10), 0.001, [
+            ("eta_small_epoch0", "accuracy after epoch 0", first),
+            ("eta_small_final", f"accuracy after epoch {e - 1}", final),
+        ]),
+        ("784-30-10, eta = 100 (too large)", (784, 30, 10), 100.0, [
+            ("eta_large_epoch0", "accuracy after epoch 0", first),
+            ("eta_large_final", f"accuracy after epoch {e - 1}", final),
+        ]),
+    ]
+    progress = verbose and sys.stderr.isatty()
+    for title, sizes, eta, measures in experiments:
+        log(title)
+        new, interrupted = _network_rows(sizes, eta, measures, settings, nets, dtype, log, progress)
+        rows += new
+        if interrupted:
+            log("interrupted: the baselines are skipped")
+            return Chapter1Results(
+                rows=rows, quick=bool(quick),
+                settings={k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+                command=command, date=started.isoformat(), seconds=time.perf_counter() - t_start,
+                environment=_environment(), interrupted=True,
+            )
 
     t0 = time.perf_counter()
     guesses = [random_guessing_baseline(test_data, seed) for seed in settings["seeds"]]
@@ -572,12 +603,20 @@ def register_cli(subparsers):
     p.add_argument("--json", type=Path, metavar="PATH", help="also save the results as JSON")
     p.add_argument("--no-svm", action="store_true",
                    help="skip the SVM baselines (the slowest part of the full run)")
+    p.add_argument("--plot", type=Path, metavar="DIR",
+                   help="draw each experiment's accuracy per epoch into DIR/chapter1.png (needs matplotlib)")
     p.set_defaults(func=_run_cli)
     return p
 
 
 def _run_cli(args):
     check_output_path(args.json, "--json")  # before, not after, minutes of training
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            raise ValueError(f"--plot {args.plot} is not a directory")
+        if not args.plot.parent.is_dir():
+            raise ValueError(f"--plot {args.plot}: directory {args.plot.parent} does not exist")
+        plot._figure()  # matplotlib missing: say so now, not after the run
     for seed in args.seeds or ():
         if seed < 0:
             raise ValueError(f"--seeds must be non-negative integers, got {seed}")
@@ -586,11 +625,15 @@ def _run_cli(args):
         command=_command_from_args(args),
     )
     print(markdown_table(results), end="")
-    print(f"\n{results.seconds:.1f} s in all", file=sys.stderr)
+    print(f"\n{results.seconds:.1f} s in all" + (" (interrupted)" if results.interrupted else ""), file=sys.stderr)
     if args.json is not None:
         results.to_json(args.json)
         print(f"saved {args.json}", file=sys.stderr)
-    return 0
+    if args.plot is not None and any(r.history for r in results.rows):
+        args.plot.mkdir(exist_ok=True)
+        plot.chapter1(results, path=args.plot / "chapter1.png")
+        print(f"saved {args.plot / 'chapter1.png'}", file=sys.stderr)
+    return 130 if results.interrupted else 0
 
 
 def _command_from_args(args):
@@ -605,6 +648,8 @@ def _command_from_args(args):
         parts.append(f"--json {args.json}")
     if args.no_svm:
         parts.append("--no-svm")
+    if args.plot:
+        parts.append(f"--plot {args.plot}")
     return " ".join(parts)
 
 
