@@ -7,9 +7,11 @@ Usage::
     python tools/perf_table.py bench.json            # rewrites README.md's perf section
 
 Everything between the lines ``<!-- BEGIN perf -->`` and ``<!-- END perf -->`` is
-replaced by a markdown table of the rows (s/epoch median with min-max, samples/s, dense
-GFLOP/s, fraction of the measured peak, speed-up over numpy-matrix), followed by the
-hardware, thread count, library versions, date and the exact ``fastnn bench`` command.
+replaced by a markdown table of the rows (s/epoch median with min-max, samples/s, the
+bound of each row's algorithm and the fraction of it reached, speed-up over numpy-matrix,
+dense-equivalent GFLOP/s), followed by the parts of the sparse bound, the hardware,
+thread count, library versions, date and the exact ``fastnn bench`` command; with
+``--image PNG``, the figure of ``fastnn bench --plot`` above the table.
 The rest of the file is left byte for byte. When the README has no markers (or does not
 exist), the section goes into ``--fallback`` (default ``docs/performance.md``) between the
 same markers, appended (or the file created) the first time, and the script says so.
