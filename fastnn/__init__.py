@@ -17,6 +17,7 @@ from fastnn.datasets import (
     load_mnist_pickle,
     read_idx,
 )
+from fastnn.images import read_digits, to_mnist
 from fastnn.network import EpochResult, Network, compile_kernels, load
 from fastnn.parallel import train_many
 from fastnn.persistence import ModelFileError
@@ -51,7 +52,9 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_mnist_pickle",
+    "read_digits",
     "read_idx",
     "reproduce_chapter1",
+    "to_mnist",
     "train_many",
 ]

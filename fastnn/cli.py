@@ -14,7 +14,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from fastnn import _config, datasets, plot, validation
+from fastnn import _config, datasets, images, plot, validation
 from fastnn._io import atomic_write
 from fastnn._version import __version__
 from fastnn.bench import bench
@@ -226,7 +226,7 @@ def build_parser():
     p.add_argument("action", choices=["info", "clear"])
     p.set_defaults(func=_cmd_cache)
 
-    for module in (bench, reproduce):
+    for module in (bench, reproduce, images):
         module.register_cli(sub)
     return parser
 

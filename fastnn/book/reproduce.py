@@ -38,6 +38,7 @@ import numpy as np
 from fastnn import plot
 from fastnn._io import atomic_write
 from fastnn._version import __version__
+from fastnn.book import segmentation
 from fastnn.datasets import load_mnist
 from fastnn.network import Network, compile_kernels
 from fastnn.parallel import train_many
@@ -593,7 +594,8 @@ def register_cli(subparsers):
         description="Run the chapter's experiments on real MNIST and print each result "
         "beside the book's.",
     )
-    p.add_argument("experiment", choices=["chapter1"], help="which chapter to reproduce")
+    p.add_argument("experiment", choices=["chapter1", "segmentation"],
+                   help="chapter1: the chapter's experiments; segmentation: reading lines of digits")
     p.add_argument("--quick", action="store_true",
                    help="small version for CI: 3 epochs, one seed, SVM on a subset (< 1 min)")
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
@@ -605,11 +607,14 @@ def register_cli(subparsers):
                    help="skip the SVM baselines (the slowest part of the full run)")
     p.add_argument("--plot", type=Path, metavar="DIR",
                    help="draw each experiment's accuracy per epoch into DIR/chapter1.png (needs matplotlib)")
+    segmentation.add_arguments(p)
     p.set_defaults(func=_run_cli)
     return p
 
 
 def _run_cli(args):
+    if args.experiment == "segmentation":
+        return segmentation.run_cli(args)
     check_output_path(args.json, "--json")  # before, not after, minutes of training
     if args.plot is not None:
         if args.plot.exists() and not args.plot.is_dir():
