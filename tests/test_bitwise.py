@@ -21,7 +21,9 @@ import pytest
 import fastnn
 from fastnn.bench.implementations import IMPLEMENTATIONS
 
-SIZES = {"20-30-10": [20, 30, 10], "20-100-10": [20, 100, 10], "20-250-10": [20, 250, 10], "20-60-30-10": [20, 60, 30, 10]}
+SIZES = {
+    "20-30-10": [20, 30, 10], "20-100-10": [20, 100, 10], "20-250-10": [20, 250, 10], "20-60-30-10": [20, 60, 30, 10],
+}
 
 # Taken on the code of commit d659bd4 (fastnn/_kernels.py, before the kernels/ package).
 PINNED = {

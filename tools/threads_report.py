@@ -25,6 +25,7 @@ typed by hand: rerun this script to refresh them.
 """
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -62,7 +63,7 @@ def one_network(sizes, m, dtype, data, threads, repeat, log):
         perm = np.random.default_rng(r).permutation(len(X))
         for n_jobs in times:
             net.params[:] = start
-            seconds = _timed(lambda: net.run_epoch(inputs, perm, m, 3.0, n_jobs))
+            seconds = _timed(functools.partial(net.run_epoch, inputs, perm, m, 3.0, n_jobs))
             results[n_jobs] = net.params.copy()
             if r:
                 times[n_jobs].append(seconds)
@@ -87,7 +88,7 @@ def several_networks(sizes, m, dtype, data, threads, repeat, epochs, log):
     for r in range(repeat + 1):
         for n_jobs in times:
             nets = [fastnn.Network(sizes, seed=s, dtype=dtype) for s in range(threads)]
-            seconds = _timed(lambda: fastnn.train_many(nets, data, epochs, m, 3.0, n_jobs=n_jobs))
+            seconds = _timed(functools.partial(fastnn.train_many, nets, data, epochs, m, 3.0, n_jobs=n_jobs))
             finals[n_jobs] = [net.params for net in nets]
             if r:
                 times[n_jobs].append(seconds)
@@ -154,10 +155,11 @@ def render(report):
             f"| {'-'.join(map(str, row['sizes']))} | {row['m']} | {row['dtype']} | "
             f"{row['serial_median_s']:.3f} | {row['parallel_median_s']:.3f} | {row['speedup']:.2f}× | {split} |"
         )
+    several = report["several_networks"]
     lines += [
         "",
-        f"**Several networks at once** (`fastnn.train_many` of {report['several_networks'][0]['networks'] if report['several_networks'] else 2} "
-        f"networks of different seeds, {report['several_networks'][0]['epochs'] if report['several_networks'] else 1} "
+        f"**Several networks at once** (`fastnn.train_many` of {several[0]['networks'] if several else 2} "
+        f"networks of different seeds, {several[0]['epochs'] if several else 1} "
         "epochs each; the whole call, data conversion included):",
         "",
         "| networks | m | dtype | one after the other (n_jobs=1) | at once (n_jobs=2) | speed-up |",

@@ -12,7 +12,8 @@ the same order: ``llvm.fmuladd`` is the fusion that the ``contract`` flag allows
 
 The signatures and meanings are those of :mod:`fastnn.kernels.rows`; an intrinsic can
 only run compiled, so under ``NUMBA_DISABLE_JIT`` (and with ``FASTNN_ROW_KERNELS=loops``)
-:mod:`fastnn.kernels.sgd` uses the loops instead.
+:mod:`fastnn.kernels.sgd` uses :mod:`fastnn.kernels.rows` instead (uncompiled, its NumPy
+slices).
 """
 
 import numpy as np
@@ -35,7 +36,7 @@ _I32, _I64 = I32, I64
 def _host_has_avx512():
     try:
         return "+avx512f" in binding.get_host_cpu_features().flatten().split(",")
-    except Exception:  # noqa: BLE001 - any failure: assume the smaller register file
+    except Exception:  # any failure: assume the smaller register file
         return False
 
 
@@ -63,7 +64,8 @@ def _broadcast(builder, x, lanes):
         return x
     vt = ir.VectorType(x.type, lanes)
     v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes))
+    zeros = ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
+    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), zeros)
 
 
 def _load(builder, ptr, offset, vt, align):
@@ -120,7 +122,10 @@ def _each_block(builder, dtype, n, body):
 
 def _widened(context, builder, signature, args):
     """An intrinsic's arguments, every integer cast to int64 (offsets and lengths)."""
-    return [context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v for v, t in zip(args, signature.args)]
+    return [
+        context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v
+        for v, t in zip(args, signature.args)
+    ]
 
 
 def _contiguous(*arrays):
@@ -179,9 +184,8 @@ def _intrinsic_gemv(sparse):
         sig = types.void(w, w_off, ld, n, p, q, k0, k1, a, a_off)
 
         def codegen(context, builder, signature, args):
-            (w, w_off, ld, n, p, q, k0, k1, a, a_off), scalar, align, wp, ap, row = _row_kernel_operands(
-                context, builder, signature, args, sparse, 8
-            )
+            operands = _row_kernel_operands(context, builder, signature, args, sparse, 8)
+            (_w, _w_off, ld, n, _p, _q, k0, k1, _a, _a_off), scalar, align, wp, ap, row = operands
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
@@ -213,20 +217,21 @@ def _intrinsic_ger(sparse):
         sig = types.void(w, w_off, ld, n, p, q, k0, k1, scale, d, d_off)
 
         def codegen(context, builder, signature, args):
-            (w, w_off, ld, n, p, q, k0, k1, scale, d, d_off), scalar, align, wp, dp, row = _row_kernel_operands(
-                context, builder, signature, args, sparse, 9
-            )
+            operands = _row_kernel_operands(context, builder, signature, args, sparse, 9)
+            (_w, _w_off, ld, n, _p, _q, k0, k1, scale, _d, _d_off), scalar, align, wp, dp, row = operands
 
             def block(c, n_vectors, lanes):
                 vt = _vector_type(scalar, lanes)
-                dv = [_load(builder, dp, builder.add(c, ir.Constant(_I64, u * lanes)), vt, align) for u in range(n_vectors)]
+                offsets = [builder.add(c, ir.Constant(_I64, u * lanes)) for u in range(n_vectors)]
+                dv = [_load(builder, dp, offset, vt, align) for offset in offsets]
                 with cgutils.for_range_slice(builder, k0, k1, ir.Constant(_I64, 1)) as (k, _):
                     i, x = row(k)
                     x = _broadcast(builder, builder.fmul(scale, x), lanes)
                     base = builder.add(builder.mul(i, ld), c)
                     for u in range(n_vectors):
                         offset = builder.add(base, ir.Constant(_I64, u * lanes))
-                        _store(builder, _fmuladd(builder, x, dv[u], _load(builder, wp, offset, vt, align)), wp, offset, align)
+                        updated = _fmuladd(builder, x, dv[u], _load(builder, wp, offset, vt, align))
+                        _store(builder, updated, wp, offset, align)
 
             _each_block(builder, signature.args[0].dtype, n, block)
             return context.get_dummy_value()

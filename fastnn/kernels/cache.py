@@ -34,7 +34,10 @@ from numba.misc.appdirs import AppDirs
 
 from fastnn import _config
 
-__all__ = ["KERNELS_DIR", "SOURCES", "settings_hash", "sources_hash", "directory", "cache_dir", "cache_files", "guard", "counts"]
+__all__ = [
+    "KERNELS_DIR", "SOURCES", "settings_hash", "sources_hash", "directory", "cache_dir", "cache_files", "guard",
+    "counts",
+]
 
 #: Where the kernels are defined: the functions this cache holds.
 KERNELS_DIR = Path(__file__).resolve().parent

@@ -33,12 +33,19 @@ The arguments mean the same in every one of them:
     it of the first of the ``n`` (``ld`` for ``d`` in :func:`dot_rows`) elements read or
     written.
 
-Nothing outside the stated elements is read or written. These loops are what runs under
-``NUMBA_DISABLE_JIT`` and with ``FASTNN_ROW_KERNELS=loops``; otherwise the vector code of
+Nothing outside the stated elements is read or written. These loops are what is compiled
+with ``FASTNN_ROW_KERNELS=loops``; by default the vector code of
 :mod:`fastnn.kernels._llvm`, which computes the same sums in the same order per element,
-runs in their place. The tests check one against the other.
+runs in their place. Under ``NUMBA_DISABLE_JIT`` the names of this module are NumPy
+slices over the same elements, again in the same order per element (see "Without the
+JIT" below), and the loops are :data:`loops`. The tests check each against the loops.
 """
 
+from types import SimpleNamespace
+
+import numpy as np
+
+from fastnn import _config
 from fastnn._config import jit
 
 __all__ = ["gemv_sparse", "gemv_dense", "ger_sparse", "ger_dense", "dot_rows"]
@@ -107,3 +114,63 @@ def dot_rows(w, w_off, ld, n, d, d_off, out, out_off):
         for j in range(ld):
             acc += w[base + j] * d[d_off + j]
         out[out_off + i] = acc
+
+
+#: The loops above, whatever runs under this module's names (the specification the tests
+#: compare against).
+loops = SimpleNamespace(
+    gemv_sparse=gemv_sparse, gemv_dense=gemv_dense, ger_sparse=ger_sparse, ger_dense=ger_dense, dot_rows=dot_rows
+)
+
+
+# Without the JIT
+# ---------------
+# Interpreted, the loops above take one Python step per element, and the kernels of
+# fastnn.kernels.sgd (run uncompiled so that coverage sees their bodies) spent minutes in
+# them. Under NUMBA_DISABLE_JIT this module's names are these instead: one NumPy
+# operation per row (per column for dot_rows), the same elements, and per element the same
+# products summed in the same order as the loops, so the results are the loops' bit for bit.
+
+
+def _gemv_sparse_slices(w, w_off, ld, n, data, indices, k0, k1, a, a_off):
+    a = a.reshape(-1)[a_off : a_off + n]
+    for k in range(k0, k1):
+        base = w_off + indices[k] * ld
+        a += data[k] * w[base : base + n]
+
+
+def _gemv_dense_slices(w, w_off, ld, n, x, x_off, k0, k1, a, a_off):
+    a = a.reshape(-1)[a_off : a_off + n]
+    x = x.reshape(-1)
+    for k in range(k0, k1):
+        base = w_off + k * ld
+        a += x[x_off + k] * w[base : base + n]
+
+
+def _ger_sparse_slices(w, w_off, ld, n, data, indices, k0, k1, scale, d, d_off):
+    d = d.reshape(-1)[d_off : d_off + n]
+    for k in range(k0, k1):
+        base = w_off + indices[k] * ld
+        w[base : base + n] += (scale * data[k]) * d
+
+
+def _ger_dense_slices(w, w_off, ld, n, x, x_off, k0, k1, scale, d, d_off):
+    x = x.reshape(-1)
+    d = d.reshape(-1)[d_off : d_off + n]
+    for k in range(k0, k1):
+        base = w_off + k * ld
+        w[base : base + n] += (scale * x[x_off + k]) * d
+
+
+def _dot_rows_slices(w, w_off, ld, n, d, d_off, out, out_off):
+    rows = w[w_off : w_off + n * ld].reshape(n, ld)
+    d = d.reshape(-1)
+    acc = np.zeros(n, w.dtype)
+    for j in range(ld):  # column by column: each row's sum in the loop's order
+        acc += rows[:, j] * d[d_off + j]
+    out.reshape(-1)[out_off : out_off + n] = acc
+
+
+if _config.JIT_DISABLED:
+    gemv_sparse, gemv_dense = _gemv_sparse_slices, _gemv_dense_slices
+    ger_sparse, ger_dense, dot_rows = _ger_sparse_slices, _ger_dense_slices, _dot_rows_slices
