@@ -21,6 +21,7 @@ from fastnn.images import read_digits, to_mnist
 from fastnn.network import EpochResult, Network, compile_kernels, load
 from fastnn.parallel import train_many
 from fastnn.persistence import ModelFileError
+from fastnn.sweep import SweepResult, sweep
 from fastnn.training import (
     Callback,
     EarlyStopping,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "ReduceEtaOnPlateau",
+    "SweepResult",
     "TrainingInterrupted",
     "__version__",
     "compile_kernels",
@@ -55,6 +57,7 @@ __all__ = [
     "read_digits",
     "read_idx",
     "reproduce_chapter1",
+    "sweep",
     "to_mnist",
     "train_many",
 ]

@@ -22,6 +22,7 @@ from fastnn.book import reproduce
 from fastnn.kernels import cache
 from fastnn.network import Network, compile_kernels, load
 from fastnn.persistence import ModelFileError
+from fastnn.sweep import register_cli as register_sweep_cli
 from fastnn.training import MONITORS, EarlyStopping, TrainingInterrupted
 
 
@@ -228,6 +229,7 @@ def build_parser():
 
     for module in (bench, reproduce, images):
         module.register_cli(sub)
+    register_sweep_cli(sub)
     return parser
 
 

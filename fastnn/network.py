@@ -7,13 +7,16 @@ policy :mod:`fastnn.parallel`'s, the parameter layout :mod:`fastnn._layout`'s. E
 follows Chapter 1 of Nielsen, *Neural Networks and Deep Learning*.
 """
 
+import copy
 import threading
 import time
+import warnings
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from fastnn import _config, _layout, kernels, parallel, persistence, training, validation
+from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import check_dtype, check_eta, check_int, check_n_jobs, check_seed, check_sizes
@@ -188,6 +191,34 @@ class Network:
 
     def __repr__(self):
         return f"Network(sizes={list(self.sizes)}, dtype='{self.dtype.name}')"
+
+    # -- copies and pickles --------------------------------------------------------------
+    # ``weights``/``biases`` are views into ``params``; pickle (and so ``copy``, joblib,
+    # Dask) would store them as separate arrays and restore them detached from the buffer,
+    # which would then lose its 64-byte alignment. So the views are dropped from the state
+    # and rebuilt, into a fresh aligned buffer, on the way back. The generator travels with
+    # the state, so a copy continues exactly as its original would.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_weights"], state["_biases"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._params = aligned_copy(self._params)
+        weights, biases = self._views(self._params)
+        self._weights, self._biases = tuple(weights), tuple(biases)
+
+    def __copy__(self):
+        # A shallow copy would share the parameter buffer and the generator: training one
+        # network would change the other. A copy of a Network is always a whole new one.
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     # -- input conversion (the rules are fastnn.validation's) -------------------------------
     def _inputs(self, X, name="X"):
@@ -601,10 +632,17 @@ class Network:
         """Write the network to ``path`` as an ``.npz`` file, atomically.
 
         The file (format: :mod:`fastnn.persistence`) holds ``format_version``, ``sizes``,
-        ``dtype`` and ``weights_<l>`` / ``biases_<l>`` in the book's shapes; it is read by
-        :func:`fastnn.load` without pickle. It is written to a temporary file in the same directory, flushed to disk
-        and renamed over ``path``, so a crash or a concurrent save never leaves a torn
-        file. ``path`` is used as given (no suffix is added).
+        ``dtype``, ``weights_<l>`` / ``biases_<l>`` in the book's shapes and
+        ``rng_state``, the generator's state as JSON text, so that the loaded network
+        shuffles its next epochs exactly as this one would have; it is read by
+        :func:`fastnn.load` without pickle. It is written to a temporary file in the same
+        directory, flushed to disk and renamed over ``path``, so a crash or a concurrent
+        save never leaves a torn file. ``path`` is used as given (no suffix is added).
+
+        A path ending in ``.json`` is written in network2.py's JSON format instead
+        (``sizes``, ``weights``, ``biases`` as column vectors, ``cost``; the book's
+        Chapter 3 code reads it with ``network2.load``): values as float64, exactly; no
+        dtype and no generator state.
 
         Parameters
         ----------
@@ -614,7 +652,20 @@ class Network:
         -------
         pathlib.Path
         """
-        return persistence.save(self, path)
+        if Path(path).suffix.lower() == ".json":
+            return persistence.save_json(path, self.sizes, self.weights, self.biases)
+        return persistence.save(self, path, generator=self._rng)
+
+    def to_onnx(self, path=None, *, dtype="float32"):
+        """Export to ONNX (Gemm + Sigmoid per layer, opset 13); see :func:`fastnn.onnx.to_onnx`.
+
+        Needs ``pip install "fastnn[onnx]"``.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        return onnx.to_onnx(self, path, dtype=dtype)
 
 
 class _Prepared:
@@ -635,15 +686,23 @@ def _quadratic_cost(out, Y):
 
 
 def load(path):
-    """Read a network written by :meth:`Network.save`.
+    """Read a network written by :meth:`Network.save`, or a network2.py JSON file.
 
     Parameters
     ----------
     path : str or os.PathLike
+        An ``.npz`` written by :meth:`Network.save`, or (by the suffix ``.json``) a
+        model saved by the book's ``network2.py`` (``{"sizes", "weights", "biases",
+        "cost"}``, biases as column vectors), read as a float64 network with a fresh
+        generator. The JSON file's size is checked before it is parsed and its declared
+        ``sizes`` against every array before a network is allocated.
 
     Returns
     -------
     Network
+        With the saved generator state, so that training continues exactly as the saved
+        network's would have. Files written before fastnn saved it (no ``rng_state``
+        entry) load with a fresh, unseeded generator.
 
     Raises
     ------
@@ -651,11 +710,32 @@ def load(path):
         No file at ``path``.
     fastnn.persistence.ModelFileError
         The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
-        never used), or is not a fastnn model of a known format version.
+        never used), or is not a fastnn model of a known format version; for JSON: too
+        large, not JSON, or not network2's layout (the message names the entry).
+
+    Warns
+    -----
+    fastnn.persistence.CostWarning
+        A network2 file trained with ``CrossEntropyCost``: feedforward and evaluate are
+        exact, but fastnn's SGD trains Chapter 1's quadratic cost.
     """
-    sizes, dtype, weights, biases = persistence.read(path)
-    net = Network(sizes, dtype=dtype)
-    net.weights, net.biases = weights, biases
+    if Path(path).suffix.lower() == ".json":
+        sizes, weights, biases, cost = persistence.read_json(path)
+        net = Network(sizes)
+        net.weights, net.biases = weights, biases
+        if cost != "QuadraticCost":
+            warnings.warn(
+                f"{path} was trained by network2.py with its {cost}; fastnn trains Chapter 1's quadratic "
+                "cost, so feedforward and evaluate are exact but further SGD follows the quadratic cost",
+                persistence.CostWarning,
+                stacklevel=2,
+            )
+        return net
+    model = persistence.read_model(path)
+    net = Network(model.sizes, dtype=model.dtype)
+    net.weights, net.biases = model.weights, model.biases
+    if model.generator is not None:
+        net._rng = model.generator
     return net
 
 

@@ -9,11 +9,31 @@ A model file is a NumPy ``.npz`` archive (no pickle) holding
 ``dtype``
     string scalar, ``'float64'`` or ``'float32'``;
 ``weights_<l>``, ``biases_<l>``
-    for each layer ``l``, the book's shapes ``(sizes[l+1], sizes[l])`` and ``(sizes[l+1],)``.
+    for each layer ``l``, the book's shapes ``(sizes[l+1], sizes[l])`` and ``(sizes[l+1],)``;
+``rng_state`` (optional)
+    string scalar: the network generator's ``bit_generator.state`` as JSON text, so a
+    loaded network shuffles its next epochs exactly as the saved one would have. Files
+    written before it existed load with a fresh generator (the format version is the same:
+    older readers ignore the entry).
 
 :meth:`fastnn.Network.save` writes it with :func:`save`; :func:`fastnn.load` reads it with
-:func:`read` and builds the network. Files are written atomically
+:func:`read_model` and builds the network. Files are written atomically
 (:func:`fastnn._io.atomic_write`).
+
+network2.py's JSON format
+-------------------------
+The book's Chapter 3 code (``src/network2.py``) saves networks as JSON, and
+:func:`save_json` / :func:`read_json` write and read the same layout::
+
+    {"sizes": [784, 30, 10],
+     "weights": [w.tolist() for w in self.weights],   # w of shape (sizes[l+1], sizes[l])
+     "biases": [b.tolist() for b in self.biases],     # b a column, shape (sizes[l+1], 1)
+     "cost": "CrossEntropyCost"}                       # or "QuadraticCost": the class name
+
+JSON floats are written with ``repr``, the shortest text that reads back to the same
+float64, so a round trip is exact. Reading is bounded for untrusted files: the size is
+checked before parsing (:data:`MAX_JSON_BYTES`) and the declared ``sizes`` against every
+array before anything is allocated from them.
 
 Examples
 --------
@@ -26,6 +46,9 @@ Examples
 ((2, 1), 'float64', [[1.0, 1.0]])
 """
 
+import collections
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +56,21 @@ import numpy as np
 from fastnn import validation
 from fastnn._io import atomic_write
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "read", "save", "save_arrays"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "CostWarning",
+    "Model",
+    "read",
+    "read_model",
+    "save",
+    "save_arrays",
+    "generator_from_state",
+    "COSTS",
+    "MAX_JSON_BYTES",
+    "read_json",
+    "save_json",
+]
 
 #: Version of the ``.npz`` layout written by :func:`save`.
 FORMAT_VERSION = 1
@@ -43,7 +80,15 @@ class ModelFileError(ValueError):
     """A model file that :func:`fastnn.load` cannot read: truncated, corrupt or not fastnn's."""
 
 
-def save_arrays(path, sizes, dtype, weights, biases):
+class CostWarning(UserWarning):
+    """A network2 file trained with a cost other than the one fastnn's SGD trains."""
+
+
+#: What :func:`read_model` returns; ``generator`` is None for files without ``rng_state``.
+Model = collections.namedtuple("Model", ["sizes", "dtype", "weights", "biases", "generator"])
+
+
+def save_arrays(path, sizes, dtype, weights, biases, rng_state=None):
     """Write a model file from its parts, atomically; see the module docstring for the format.
 
     Parameters
@@ -54,6 +99,8 @@ def save_arrays(path, sizes, dtype, weights, biases):
     dtype : {'float64', 'float32'}
     weights, biases : sequence of ndarray
         The book's shapes, one per layer.
+    rng_state : dict, optional
+        A ``bit_generator.state``, stored as JSON text in ``rng_state``.
 
     Returns
     -------
@@ -65,6 +112,8 @@ def save_arrays(path, sizes, dtype, weights, biases):
         "sizes": np.array(sizes, dtype=np.int64),
         "dtype": np.array(np.dtype(dtype).name),
     }
+    if rng_state is not None:
+        arrays["rng_state"] = np.array(json.dumps(rng_state))
     for l, (w, b) in enumerate(zip(weights, biases, strict=True)):
         arrays[f"weights_{l}"] = np.ascontiguousarray(w)
         arrays[f"biases_{l}"] = np.ascontiguousarray(b)
@@ -73,13 +122,49 @@ def save_arrays(path, sizes, dtype, weights, biases):
     return path
 
 
-def save(net, path):
-    """Write ``net`` (a :class:`fastnn.Network`) to ``path``; see :meth:`fastnn.Network.save`."""
-    return save_arrays(path, net.sizes, net.dtype, net.weights, net.biases)
+def save(net, path, generator=None):
+    """Write ``net`` (a :class:`fastnn.Network`) to ``path``; see :meth:`fastnn.Network.save`.
+
+    ``generator`` (the network's ``numpy.random.Generator``) is saved as ``rng_state``.
+    """
+    state = None if generator is None else generator.bit_generator.state
+    return save_arrays(path, net.sizes, net.dtype, net.weights, net.biases, state)
+
+
+#: The bit generators whose state :func:`generator_from_state` restores: NumPy's own, by
+#: name; no other class is ever looked up from a file.
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def generator_from_state(text, path="<state>"):
+    """A ``numpy.random.Generator`` from the JSON text of a ``bit_generator.state``.
+
+    Raises
+    ------
+    ModelFileError
+        Not JSON, not a state, or a bit generator other than NumPy's (named in the message).
+    """
+    try:
+        state = json.loads(text)
+        name = state["bit_generator"]
+        if name not in _BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {name!r} (known: {', '.join(_BIT_GENERATORS)})")
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+    except Exception as exc:  # json, KeyError, TypeError, ValueError from the state setter
+        raise ModelFileError(
+            f"{path}: entry 'rng_state' is not a generator state ({type(exc).__name__}: {exc})"
+        ) from exc
+    return np.random.Generator(bit_generator)
 
 
 def read(path):
-    """Read and check a model file: ``(sizes, dtype, weights, biases)``.
+    """Read and check a model file: ``(sizes, dtype, weights, biases)``; see :func:`read_model`."""
+    return tuple(read_model(path)[:4])
+
+
+def read_model(path):
+    """Read and check a model file: a :data:`Model` ``(sizes, dtype, weights, biases, generator)``.
 
     Parameters
     ----------
@@ -91,6 +176,8 @@ def read(path):
     dtype : numpy.dtype
     weights, biases : list of ndarray
         Finite floating arrays of the book's shapes for ``sizes``.
+    generator : numpy.random.Generator or None
+        From ``rng_state``; None for files written without it.
 
     Raises
     ------
@@ -147,4 +234,127 @@ def read(path):
             if not np.isfinite(value).all():
                 raise ModelFileError(f"{path}: entry {key!r} holds non-finite values")
             out.append(value)
-    return sizes, dtype, weights, biases
+    generator = None
+    if "rng_state" in arrays:
+        entry = arrays["rng_state"]
+        if entry.ndim != 0 or entry.dtype.kind != "U":
+            raise ModelFileError(
+                f"{path}: entry 'rng_state' is not a generator state (expected one string, got an "
+                f"array of shape {entry.shape} and dtype {entry.dtype})"
+            )
+        generator = generator_from_state(str(entry), path)
+    return Model(sizes, dtype, weights, biases, generator)
+
+
+# --------------------------------------------------------------------------- network2 JSON
+
+#: The costs network2.py names, by class name.
+COSTS = ("QuadraticCost", "CrossEntropyCost")
+#: Largest JSON model file :func:`read_json` parses (bytes), checked before parsing: an
+#: untrusted file cannot make the parser hold more. A 784-100-10 network2 file is ~1.6 MB.
+MAX_JSON_BYTES = 256 * 2**20
+
+
+def save_json(path, sizes, weights, biases, cost="QuadraticCost"):
+    """Write network2.py's JSON layout (see the module docstring), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sizes : sequence of int
+    weights, biases : sequence of ndarray
+        The book's shapes; biases are written as network2's column vectors, values as float64.
+    cost : {'QuadraticCost', 'CrossEntropyCost'}, default 'QuadraticCost'
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    data = {
+        "sizes": [int(n) for n in sizes],
+        "weights": [np.asarray(w, dtype=np.float64).tolist() for w in weights],
+        "biases": [np.asarray(b, dtype=np.float64).reshape(-1, 1).tolist() for b in biases],
+        "cost": cost,
+    }
+    path = Path(path)
+    text = json.dumps(data)
+    with atomic_write(path) as (f, _):
+        f.write(text.encode())
+    return path
+
+
+def _json_array(value, what, shape, path):
+    try:
+        arr = np.array(value)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise ModelFileError(f"{path}: {what} is not a rectangular array of numbers ({exc})") from None
+    if arr.dtype.kind not in "iuf":
+        raise ModelFileError(f"{path}: {what} must hold numbers, got {arr.dtype.kind!r} values ({arr.dtype})")
+    if arr.shape != shape:
+        raise ModelFileError(f"{path}: {what} has shape {arr.shape}, sizes declare {shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ModelFileError(f"{path}: {what} holds non-finite values")
+    return arr
+
+
+def read_json(path):
+    """Read network2.py's JSON model file: ``(sizes, weights, biases, cost)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    sizes : tuple of int
+    weights, biases : list of ndarray
+        float64, the book's shapes (biases flattened to ``(sizes[l+1],)``).
+    cost : str
+        ``'QuadraticCost'`` or ``'CrossEntropyCost'`` (``'QuadraticCost'`` when absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Larger than :data:`MAX_JSON_BYTES`, not UTF-8 JSON, too deeply nested, or not
+        network2's layout; the message names the entry and the rule.
+    """
+    path = Path(path)
+    size = os.stat(path).st_size
+    if size > MAX_JSON_BYTES:
+        raise ModelFileError(
+            f"{path}: {size:,} bytes is more than the {MAX_JSON_BYTES:,} a network2 JSON model file "
+            "may have here (fastnn.persistence.MAX_JSON_BYTES)"
+        )
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: not a readable network2 JSON file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: a network2 JSON file holds an object, got {type(data).__name__}")
+    missing = [key for key in ("sizes", "weights", "biases") if key not in data]
+    if missing:
+        raise ModelFileError(f"{path}: not a network2 model file (no {', '.join(repr(k) for k in missing)})")
+    sizes, weights, biases = data["sizes"], data["weights"], data["biases"]
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n >= 1 for n in sizes)):
+        raise ModelFileError(f"{path}: 'sizes' must be a list of at least two integers >= 1, got {str(sizes)[:100]}")
+    cost = data.get("cost", "QuadraticCost")
+    if cost not in COSTS:
+        raise ModelFileError(f"{path}: 'cost' must be one of {', '.join(COSTS)}, got {str(cost)[:100]!r}")
+    for key, value in (("weights", weights), ("biases", biases)):
+        if not isinstance(value, list) or len(value) != len(sizes) - 1:
+            raise ModelFileError(
+                f"{path}: {key!r} must be a list of {len(sizes) - 1} arrays, one per layer of sizes {sizes}"
+            )
+    weights_out, biases_out = [], []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        weights_out.append(_json_array(weights[l], f"weights[{l}]", (n_out, n_in), path))
+        b = biases[l]
+        shape = (n_out,) if isinstance(b, list) and b and not isinstance(b[0], list) else (n_out, 1)
+        biases_out.append(_json_array(b, f"biases[{l}]", shape, path).reshape(-1))
+    return tuple(sizes), weights_out, biases_out, cost

@@ -22,10 +22,11 @@ LAYERS = [
     {"fastnn.validation", "fastnn._io"},
     # 3: the library
     {"fastnn.network", "fastnn.persistence", "fastnn.parallel", "fastnn.datasets", "fastnn.data",
-     "fastnn.reference", "fastnn.training"},  # training: SGD's epoch loop, so beside network
+     "fastnn.reference", "fastnn.training", "fastnn.onnx"},
+    # (training: SGD's epoch loop, so beside network; onnx: Network.to_onnx calls it)
     # 4: built on the library
     {"fastnn.book", "fastnn.bench", "fastnn.plot", "fastnn.sklearn", "fastnn.sweep",
-     "fastnn.onnx", "fastnn.images", "fastnn.models"},
+     "fastnn.images", "fastnn.models"},
     # 5: the entry points
     {"fastnn.cli", "fastnn", "fastnn.__main__"},
 ]
@@ -33,7 +34,7 @@ LAYERS = [
 #: The only packages a function may import locally: the optional extras (and the peers
 #: ``fastnn bench --peers`` times), so ``import fastnn`` works without them.
 OPTIONAL = {"matplotlib", "sklearn", "distributed", "onnx", "onnxruntime", "PIL", "scipy", "torch",
-            "threadpoolctl"}
+            "threadpoolctl", "pandas"}
 
 
 #: Function-local imports tolerated for now, by (module, package imported): none. (The
