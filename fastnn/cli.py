@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from fastnn import _config, datasets, images, plot, validation
-from fastnn._io import atomic_write
+from fastnn._io import atomic_write, check_outputs, write_or_rescue
 from fastnn._version import __version__
 from fastnn.bench import bench
 from fastnn.book import reproduce
@@ -46,7 +46,7 @@ def _monitors(text):
 
 def _load(dataset, data_dir, dtype):
     loader = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}[dataset]
-    return loader(data_dir, dtype=dtype)
+    return loader(data_dir, dtype=dtype, progress=None)  # a download shows a bar on a terminal
 
 
 def _add_data_args(parser):
@@ -64,6 +64,34 @@ def _add_data_args(parser):
     )
 
 
+def _check_outputs(outputs):
+    """Fail before any work unless every output ``(flag, path)`` can be written.
+
+    Each path must not be a directory, its directory must exist and take a new file
+    (tried), and no two outputs may name the same file: see
+    :func:`fastnn._io.check_outputs`. Raises ``OutputPathError`` (a ValueError).
+    """
+    return check_outputs(outputs)
+
+
+def _write_output(write, path, flag, what):
+    """Write an output that took long to make; on failure, to a rescue path the message names.
+
+    Returns True if ``path`` was written.
+    """
+    written, error = write_or_rescue(write, path)
+    if error is None:
+        return True
+    cause = error.strerror or str(error)
+    if written is not None:
+        print(f"fastnn train: error: cannot write {flag} {path} ({cause}); {what} was written to "
+              f"{written} instead", file=sys.stderr)
+    else:
+        print(f"fastnn train: error: cannot write {flag} {path} ({cause}), nor a rescue copy in the "
+              f"current or the temporary directory; {what} is lost", file=sys.stderr)
+    return False
+
+
 def _cmd_train(args):
     # Everything that can be checked is checked before the data are read or kernels compiled.
     if args.seed is None:
@@ -74,9 +102,8 @@ def _cmd_train(args):
     n_jobs = validation.check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
-    validation.check_output_path(args.save, "--save")
-    validation.check_output_path(args.json, "--json")
-    validation.check_output_path(args.plot, "--plot")
+    # Every output, before minutes of training: a typo in a path must not cost the run.
+    _check_outputs([("--save", args.save), ("--json", args.json), ("--plot", args.plot)])
     if args.plot:
         plot._figure()  # matplotlib missing: say so now, not after training
     if args.early_stopping is not None and not args.validation:
@@ -133,9 +160,12 @@ def _cmd_train(args):
             f"{best.epoch}; training {train_s:.2f} s ({train_s / len(history):.3f} s/epoch), "
             f"{wall:.2f} s with evaluation"
         )
+    status = 0
     if args.save:
-        path = net.save(args.save)
-        print(f"Saved the network to {path}")
+        if _write_output(net.save, args.save, "--save", "the trained network"):
+            print(f"Saved the network to {args.save}")
+        else:
+            status = 1
     if args.json:
         text = json.dumps(
             {"args": {k: v for k, v in vars(args).items() if k != "func"},
@@ -143,15 +173,25 @@ def _cmd_train(args):
              "history": [r.as_dict() for r in history]},
             indent=2,
         )
-        with atomic_write(Path(args.json)) as (f, _):
-            f.write(text.encode())
+
+        def write_json(path):
+            with atomic_write(Path(path)) as (f, _):
+                f.write(text.encode())
+
+        if not _write_output(write_json, args.json, "--json", "the history"):
+            status = 1
     if args.plot:
         if history:
-            plot.learning_curves(history, title=f"fastnn train: {'-'.join(map(str, net.sizes))}, seed {args.seed}",
-                                 path=args.plot)
-            print(f"Wrote the learning curves to {args.plot}")
+            title = f"fastnn train: {'-'.join(map(str, net.sizes))}, seed {args.seed}"
+            if _write_output(lambda path: plot.learning_curves(history, title=title, path=path), args.plot,
+                             "--plot", "the learning curves"):
+                print(f"Wrote the learning curves to {args.plot}")
+            else:
+                status = 1
         else:
             print(f"fastnn train: no epoch ran: {args.plot} was not written", file=sys.stderr)
+    if status:
+        return status
     return 130 if interrupted else 0
 
 

@@ -34,9 +34,12 @@ import gzip
 import hashlib
 import http.client
 import logging
+import math
 import os
 import pickle
 import struct
+import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -46,6 +49,7 @@ import numpy as np
 import platformdirs
 from tqdm import tqdm
 
+from fastnn._config import setting
 from fastnn._io import atomic_write
 from fastnn.validation import check_dtype
 
@@ -93,8 +97,6 @@ FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws
 #: Where Debian's ``dataset-fashion-mnist`` package installs the files.
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
-#: Socket timeout of a download, in seconds (per blocking operation, not in total).
-DOWNLOAD_TIMEOUT = 60.0
 
 _TRAIN_IMAGES = "train-images-idx3-ubyte"
 _TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -133,6 +135,29 @@ _IDX_TYPES = {
 }
 _CHUNK = 1 << 20
 
+#: The largest IDX data :func:`read_idx` reads by default, in bytes (1 GiB; MNIST's
+#: largest file holds 47,040,000). Declared dimensions beyond it are refused before
+#: anything is allocated or inflated.
+MAX_IDX_BYTES = 1 << 30
+
+#: The most content the book's pickle may decompress to, in bytes (it holds about 220 MB).
+MAX_PICKLE_BYTES = 1 << 30
+
+# Deflate's largest expansion: one 258-byte match coded in about 2 bits (zlib's
+# technical notes, "Maximum compression factor": 1032:1). A gzip file of n bytes
+# cannot hold more than 1032 n bytes of content, whatever its header claims.
+_DEFLATE_MAX_RATIO = 1032
+
+# Data bytes of each file (the same for MNIST and Fashion-MNIST): the dimensions
+# 60000 x 28 x 28, 60000, 10000 x 28 x 28 and 10000. A header declaring more is refused
+# before the file is inflated, a download serving more is cut off.
+_DATA_BYTES = {
+    "train-images-idx3-ubyte": 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 60000,
+    "t10k-images-idx3-ubyte": 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 10000,
+}
+
 
 # --------------------------------------------------------------------------- exceptions
 
@@ -170,94 +195,193 @@ def _describe_magic(value):
     return f"0x{value:08X} ({value})"
 
 
-def _read_content(path, where):
-    """The bytes of ``path``, decompressed if they start with the gzip magic 1f 8b."""
+def _open(path, where):
     try:
-        with open(path, "rb") as f:
-            content = f.read()
+        f = open(path, "rb")  # closed by _Reader.__exit__
+        size = os.fstat(f.fileno()).st_size
     except FileNotFoundError as exc:
         raise _fail(where, "no such file", DataNotFoundError) from exc
     except OSError as exc:
         raise _fail(where, f"cannot read the file: {exc.strerror or exc}") from exc
-    if content[:2] == _GZIP_MAGIC:
+    return f, size
+
+
+class _Reader:
+    """Reads a file's content, decompressing it if it starts with the gzip magic 1f 8b.
+
+    Never more than asked: a gzip stream is inflated only as far as ``read(n)`` goes,
+    so a decompression bomb costs what the caller decided to read, not what it inflates to.
+    """
+
+    def __init__(self, path, where):
+        self.where = where
+        self.file, self.file_size = _open(path, where)
         try:
-            content = gzip.decompress(content)
+            self.gzipped = self.file.read(2) == _GZIP_MAGIC
+            self.file.seek(0)
+        except OSError as exc:
+            self.file.close()
+            raise _fail(where, f"cannot read the file: {exc.strerror or exc}") from exc
+        self.stream = gzip.GzipFile(fileobj=self.file, mode="rb") if self.gzipped else self.file
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.file.close()
+
+    @property
+    def capacity(self):
+        """The most content this file can hold: its size, or deflate's 1032:1 times it."""
+        return self.file_size * (_DEFLATE_MAX_RATIO if self.gzipped else 1)
+
+    def readinto(self, view):
+        """Fill ``view`` as far as the content goes; return the number of bytes read."""
+        n = 0
+        try:
+            while n < len(view):
+                chunk = self.stream.read(min(_CHUNK, len(view) - n))
+                if not chunk:
+                    break
+                view[n : n + len(chunk)] = chunk
+                n += len(chunk)
         except EOFError as exc:
-            raise _fail(where, f"truncated gzip data ({exc})") from exc
+            raise _fail(self.where, f"truncated gzip data ({exc})") from exc
         except (OSError, zlib.error, struct.error) as exc:
-            raise _fail(where, f"corrupt gzip data ({exc})") from exc
+            if not self.gzipped:
+                raise _fail(self.where, f"cannot read the file: {exc}") from exc
+            raise _fail(self.where, f"corrupt gzip data ({exc})") from exc
+        return n
+
+    def read(self, n):
+        buf = bytearray(n)
+        return bytes(buf[: self.readinto(memoryview(buf))])
+
+
+def _read_content(path, where, max_bytes):
+    """The content of ``path`` (decompressed if gzip), refused if over ``max_bytes``."""
+    chunks, n = [], 0
+    with _Reader(path, where) as reader:
+        while n <= max_bytes:
+            chunk = reader.read(min(_CHUNK, max_bytes + 1 - n))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            n += len(chunk)
+    content = b"".join(chunks)
+    if n > max_bytes:
+        raise _fail(
+            where,
+            f"content exceeds the limit of {max_bytes} bytes; decompression stopped there "
+            "(a decompression bomb, or a file too large for this loader)",
+        )
     return content
 
 
-def _read_idx_view(path, expected_sha256=None, ndim=None, name=None):
+def _read_idx_view(path, expected_sha256=None, ndim=None, name=None, max_bytes=None):
     """Parse and verify an IDX file; return a read-only uint8 view of its data.
 
-    Error messages start with ``name`` (default: ``path``).
+    Error messages start with ``name`` (default: ``path``). The declared dimensions are
+    checked against ``max_bytes`` (default :data:`MAX_IDX_BYTES`) and against what the
+    file can hold before anything of their size is allocated or inflated.
     """
     where = path if name is None else name
-    content = _read_content(path, where)
-    n = len(content)
-    if n == 0:
-        raise _fail(where, "empty file (or empty gzip content); expected an IDX file")
-    if n < 4:
-        raise _fail(where, f"file too short ({n} bytes) for the 4-byte IDX magic number")
+    max_bytes = MAX_IDX_BYTES if max_bytes is None else max_bytes
+    with _Reader(path, where) as reader:
+        head = reader.read(4)
+        if not head:
+            raise _fail(where, "empty file (or empty gzip content); expected an IDX file")
+        if len(head) < 4:
+            raise _fail(where, f"file too short ({len(head)} bytes) for the 4-byte IDX magic number")
 
-    (magic,) = struct.unpack(">I", content[:4])
-    allowed = (_magic(1), _magic(3)) if ndim is None else (_magic(ndim),)
-    if magic not in allowed:
-        expected = " or ".join(_describe_magic(m) for m in allowed)
-        hint = ""
-        if content[:2] == b"\0\0" and content[2] != 0x08 and content[2] in _IDX_TYPES:
-            hint = (
-                f" (an IDX file of type {_IDX_TYPES[content[2]]}; "
-                "only unsigned byte, 0x08, is supported)"
+        (magic,) = struct.unpack(">I", head)
+        allowed = (_magic(1), _magic(3)) if ndim is None else (_magic(ndim),)
+        if magic not in allowed:
+            expected = " or ".join(_describe_magic(m) for m in allowed)
+            hint = ""
+            if head[:2] == b"\0\0" and head[2] != 0x08 and head[2] in _IDX_TYPES:
+                hint = (
+                    f" (an IDX file of type {_IDX_TYPES[head[2]]}; "
+                    "only unsigned byte, 0x08, is supported)"
+                )
+            elif head[:2] == b"\0\0" and head[2] == 0x08:
+                hint = f" (an IDX file with {head[3]} dimensions)"
+            raise _fail(
+                where, f"bad magic number: expected {expected}, found {_describe_magic(magic)}{hint}"
             )
-        elif content[:2] == b"\0\0" and content[2] == 0x08:
-            hint = f" (an IDX file with {content[3]} dimensions)"
-        raise _fail(
-            where, f"bad magic number: expected {expected}, found {_describe_magic(magic)}{hint}"
-        )
 
-    ndim_found = content[3]
-    header = 4 + 4 * ndim_found
-    if n < header:
-        raise _fail(
-            where,
-            f"truncated header: {ndim_found} dimension(s) need {header} header bytes, "
-            f"found {n}",
-        )
-    dims = struct.unpack(f">{ndim_found}I", content[4:header])
-    size = 1
-    for d in dims:
-        size *= d
-    shape = " x ".join(map(str, dims))
-    data_bytes = n - header
-    if data_bytes < size:
-        raise _fail(
-            where,
-            f"truncated data: the header's dimensions {shape} need {size} bytes of data, "
-            f"found {data_bytes}",
-        )
-    if data_bytes > size:
-        raise _fail(
-            where,
-            f"{data_bytes - size} unexpected bytes after the {size} bytes of data "
-            f"that the header's dimensions {shape} need",
-        )
+        ndim_found = head[3]
+        header = 4 + 4 * ndim_found
+        dims_bytes = reader.read(4 * ndim_found)
+        if len(dims_bytes) < 4 * ndim_found:
+            raise _fail(
+                where,
+                f"truncated header: {ndim_found} dimension(s) need {header} header bytes, "
+                f"found {4 + len(dims_bytes)}",
+            )
+        dims = struct.unpack(f">{ndim_found}I", dims_bytes)
+        size = math.prod(dims)
+        shape = " x ".join(map(str, dims))
+        need = f"the {size} bytes of data that the header's dimensions {shape} need"
+
+        # Refuse what cannot be (or must not be) there before allocating its size.
+        if size > max_bytes:
+            raise _fail(
+                where,
+                f"the header's dimensions {shape} declare {size} bytes of data, more than "
+                f"the limit of {max_bytes} bytes (max_bytes); refusing to read it",
+            )
+        if not reader.gzipped and reader.file_size != header + size:
+            data_bytes = reader.file_size - header
+            if data_bytes < size:
+                raise _fail(
+                    where,
+                    f"truncated data: the header's dimensions {shape} need {size} bytes of "
+                    f"data, found {data_bytes}",
+                )
+            raise _fail(where, f"{data_bytes - size} unexpected bytes after {need}")
+        if reader.gzipped and header + size > reader.capacity:
+            raise _fail(
+                where,
+                f"the header's dimensions {shape} declare {size} bytes of data, more than "
+                f"a gzip file of {reader.file_size} bytes can hold (deflate inflates at most "
+                f"{_DEFLATE_MAX_RATIO}:1): a corrupt header",
+            )
+
+        content = bytearray(header + size)
+        content[:4] = head
+        content[4:header] = dims_bytes
+        found = reader.readinto(memoryview(content)[header:])
+        if found < size:
+            raise _fail(
+                where,
+                f"truncated data: the header's dimensions {shape} need {size} bytes of data, "
+                f"found {found}",
+            )
+        # One byte more: reaches the end of the gzip member (so its CRC is checked) and
+        # tells a bomb, or trailing junk, from a file that ends where its header says.
+        if reader.read(1):
+            raise _fail(
+                where,
+                f"unexpected bytes after {need}; decompression stopped there "
+                "(a corrupt file, or a decompression bomb)",
+            )
 
     if expected_sha256 is not None:
-        found = hashlib.sha256(content).hexdigest()
-        if found != expected_sha256.lower():
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != expected_sha256.lower():
             raise _fail(
                 where,
                 f"SHA-256 mismatch of the decompressed content: expected {expected_sha256}, "
-                f"found {found} (a corrupt, partial or different file)",
+                f"found {digest} (a corrupt, partial or different file)",
             )
 
-    return np.frombuffer(content, dtype=np.uint8, count=size, offset=header).reshape(dims)
+    view = np.frombuffer(content, dtype=np.uint8, count=size, offset=header).reshape(dims)
+    view.flags.writeable = False
+    return view
 
 
-def read_idx(path, *, expected_sha256=None, ndim=None):
+def read_idx(path, *, expected_sha256=None, ndim=None, max_bytes=MAX_IDX_BYTES):
     """Read an IDX file (the MNIST file format) into a uint8 array.
 
     Parameters
@@ -272,6 +396,8 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
         Number of dimensions the file must have: 1 for labels (magic number
         ``0x00000801``), 3 for images (``0x00000803``). By default either is
         accepted.
+    max_bytes : int, default :data:`MAX_IDX_BYTES` (1 GiB)
+        The most data the header may declare (the product of its dimensions).
 
     Returns
     -------
@@ -286,8 +412,9 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
         file cannot be read (:class:`DataNotFoundError` if it does not exist),
         corrupt or truncated gzip data, an empty file, a bad magic number (the
         data type byte must be 0x08, unsigned byte), fewer or more data bytes
-        than the header's dimensions declare, or a SHA-256 mismatch. No other
-        exception escapes and no partly filled array is returned.
+        than the header's dimensions declare, dimensions declaring more than
+        ``max_bytes`` or more than the file can hold, or a SHA-256 mismatch.
+        No other exception escapes and no partly filled array is returned.
 
     Notes
     -----
@@ -296,6 +423,13 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
     database"): a 4-byte big-endian magic number -- two zero bytes, a data
     type byte (0x08 for unsigned byte) and the number of dimensions -- then one
     4-byte big-endian unsigned size per dimension, then the data in C order.
+
+    The cost is bounded by the header, checked before anything of its size is
+    allocated: an uncompressed file must be exactly as long as its dimensions
+    declare; a gzip file is inflated only up to the declared size plus one byte
+    (so a decompression bomb is refused, not inflated), and a declared size
+    above what deflate can expand the file to (1032 times its length) is refused
+    without inflating anything.
 
     Examples
     --------
@@ -312,7 +446,9 @@ def read_idx(path, *, expected_sha256=None, ndim=None):
     >>> read_idx("train-labels-idx1-ubyte.gz")[:6]  # doctest: +SKIP
     array([5, 0, 4, 1, 9, 2], dtype=uint8)
     """
-    return _read_idx_view(path, expected_sha256, ndim).copy()
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be an integer >= 0, got {max_bytes!r}")
+    return _read_idx_view(path, expected_sha256, ndim, max_bytes=int(max_bytes)).copy()
 
 
 # --------------------------------------------------------------------------- validation
@@ -351,25 +487,26 @@ _OLD_DATA_CACHE_ENV = "FASTNN_CACHE_DIR"
 
 
 def _data_cache_env():
-    """``(name, value)`` of the data-cache variable in effect, or ``(None, None)``."""
+    """``(name, path)`` of the data-cache variable in effect, or ``(None, None)``.
+
+    Both names are validated (:func:`fastnn._config.setting`): a file is refused.
+    """
     for name in (DATA_CACHE_ENV, _OLD_DATA_CACHE_ENV):
-        if os.environ.get(name):
-            return name, os.environ[name]
+        value = setting(name)
+        if value is not None:
+            return name, value
     return None, None
 
 
 def _cache_root():
     _, env = _data_cache_env()
-    if env:
-        return Path(env)
+    if env is not None:
+        return env
     return Path(platformdirs.user_cache_dir("fastnn"))
 
 
 def _mirrors_from_env():
-    env = os.environ.get("FASTNN_MIRRORS")
-    if env is None:
-        return None
-    return tuple(m for m in env.replace(",", " ").split() if m)
+    return setting("FASTNN_MIRRORS")
 
 
 def _find(directory, name):
@@ -383,10 +520,10 @@ def _find(directory, name):
 def _search_dirs(spec, name):
     """[(directory, label, is_cache)] in lookup order when no data_dir is given."""
     dirs = []
-    env = os.environ.get("FASTNN_DATA")
-    if env:
+    env = setting("FASTNN_DATA")
+    if env is not None:
         for sub in spec["env_subdirs"]:
-            dirs.append((Path(env) / sub if sub else Path(env), "FASTNN_DATA", False))
+            dirs.append((env / sub if sub else env, "FASTNN_DATA", False))
     cache = _cache_root() / name
     env_name, _ = _data_cache_env()
     cache_label = f"cache, {env_name}" if env_name else "cache"
@@ -408,7 +545,7 @@ def _manual_help(spec, name, cache):
 
 
 def _fetch_arrays(
-    name, data_dir=None, *, mirrors=None, progress=False, timeout=DOWNLOAD_TIMEOUT
+    name, data_dir=None, *, mirrors=None, progress=None, timeout=None
 ):
     """Find (or download), parse and verify the four files of dataset ``name``.
 
@@ -434,7 +571,7 @@ def _fetch_arrays(
                 + ". Nothing else is searched when data_dir is given; omit it to search "
                 "FASTNN_DATA and the cache and to download."
             )
-        return {f: _read_idx_view(p, sha[f], _NDIM[f]) for f, p in paths.items()}
+        return {f: _read_idx_view(p, sha[f], _NDIM[f], max_bytes=_DATA_BYTES[f]) for f, p in paths.items()}
 
     dirs = _search_dirs(spec, name)
     cache = next(d for d, _, is_cache in dirs if is_cache)
@@ -445,7 +582,7 @@ def _fetch_arrays(
             if path is None:
                 continue
             try:
-                arrays[f] = _read_idx_view(path, sha[f], _NDIM[f])
+                arrays[f] = _read_idx_view(path, sha[f], _NDIM[f], max_bytes=_DATA_BYTES[f])
             except DataError as exc:
                 if not is_cache:
                     raise
@@ -473,39 +610,128 @@ def _fetch_arrays(
 
 # --------------------------------------------------------------------------- download
 
+#: A mirror must deliver this many bytes within each read timeout, or it is stalled.
+_STALL_BYTES = 64 * 1024
 
-def _copy(response, out, total, desc, progress):
-    """Copy the HTTP body to ``out``; return the number of bytes copied."""
+
+class _Stalled(OSError):
+    """A mirror sent too little within the read timeout (a trickle, not silence)."""
+
+
+def _timeouts(timeout):
+    """``(connect, read)`` seconds from ``timeout`` (a number, a pair, or None: the setting)."""
+    if timeout is None:
+        return setting("FASTNN_DOWNLOAD_TIMEOUT")
+    pair = tuple(timeout) if isinstance(timeout, (tuple, list)) else (timeout, timeout)
+    if len(pair) != 2 or not all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0
+        for t in pair
+    ):
+        raise ValueError(
+            f"timeout must be seconds > 0, or a pair (connect, read) of them, got {timeout!r}"
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def _with_read_timeout(connection_class, read_timeout):
+    """``connection_class`` whose socket waits ``read_timeout`` once connected.
+
+    ``urlopen(timeout=...)`` gives one timeout to connecting and to every read; this
+    keeps that one for the connection (and TLS handshake) and sets another for reads.
+    """
+
+    class Connection(connection_class):
+        def connect(self):
+            super().connect()
+            self.sock.settimeout(read_timeout)
+
+    return Connection
+
+
+def _opener(read_timeout):
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(_with_read_timeout(http.client.HTTPConnection, read_timeout), req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(
+                _with_read_timeout(http.client.HTTPSConnection, read_timeout), req,
+                context=self._context,
+            )
+
+    return urllib.request.build_opener(HTTPHandler, HTTPSHandler)
+
+
+def _progress_wanted(progress):
+    if progress is None:  # default: a bar when someone watches stderr
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(isatty and isatty())
+    return bool(progress)
+
+
+def _copy(response, out, total, desc, progress, limit, read_timeout, url):
+    """Copy the HTTP body to ``out``; return the number of bytes copied.
+
+    Gives up (:class:`_Stalled`) when fewer than ``_STALL_BYTES`` arrive in
+    ``read_timeout`` seconds, and (:class:`DataError`) past ``limit`` bytes.
+    """
     bar = None
     if progress:
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
     copied = 0
+    window_start, window_bytes = time.monotonic(), 0
     try:
         while True:
-            chunk = response.read(_CHUNK)
+            chunk = response.read1(_CHUNK)
             if not chunk:
                 break
-            out.write(chunk)
             copied += len(chunk)
+            if copied > limit:
+                raise DataError(
+                    f"{url}: the mirror sent more than {limit} bytes, more than the file can "
+                    "be; download stopped there"
+                )
+            out.write(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if window_bytes >= _STALL_BYTES:
+                window_start, window_bytes = now, 0
+            elif now - window_start > read_timeout:
+                raise _Stalled(
+                    f"stalled: {window_bytes} bytes in the last {now - window_start:.1f} s "
+                    f"(less than {_STALL_BYTES // 1024} KiB within the read timeout of "
+                    f"{read_timeout:g} s), {copied} bytes received in all"
+                )
     finally:
         if bar is not None:
             bar.close()
     return copied
 
 
-def _download_one(url, target, expected_sha256, ndim, timeout, progress):
+def _download_one(url, target, expected_sha256, f, timeout, progress):
     """Download ``url`` to ``target`` atomically; return the verified uint8 view."""
+    connect_timeout, read_timeout = timeout
+    # A gzip file is at most a little larger than its content (stored blocks: 5 bytes
+    # per 64 KiB, plus the header and trailer); nothing longer can be the file.
+    raw_bytes = 4 + 4 * _NDIM[f] + _DATA_BYTES[f]
+    limit = raw_bytes + raw_bytes // 1000 + 4096
     with atomic_write(target) as (out, tmp):
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with _opener(read_timeout).open(url, timeout=connect_timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            copied = _copy(response, out, total, target.name, progress)
+            if total is not None and total > limit:
+                raise DataError(
+                    f"{url}: the mirror announces {total} bytes (Content-Length), more than "
+                    f"the file can be ({limit}); not downloaded"
+                )
+            copied = _copy(response, out, total, target.name, progress, limit, read_timeout, url)
         if total is not None and copied != total:
             raise DataError(f"{url}: truncated download: received {copied} of {total} bytes")
         out.flush()
-        view = _read_idx_view(tmp, expected_sha256, ndim, name=url)
+        view = _read_idx_view(tmp, expected_sha256, _NDIM[f], name=url, max_bytes=_DATA_BYTES[f])
     return view
 
 
@@ -513,26 +739,39 @@ def _download(f, expected_sha256, cache, spec, name, dirs, mirrors, progress, ti
     filename = f"{f}.gz"
     target = cache / filename
     errors = []
+    timeout = _timeouts(timeout)
+    progress = _progress_wanted(progress)
     if mirrors:
         try:
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             errors.append(f"cannot create the cache directory {cache}: {exc}")
             mirrors = ()
+    timed_out = False
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         logger.info("downloading %s to %s", url, target)
         try:
-            return _download_one(url, target, expected_sha256, _NDIM[f], timeout, progress)
+            return _download_one(url, target, expected_sha256, f, timeout, progress)
         except DataError as exc:  # truncated body, or the file fails verification
             errors.append(str(exc))
         except urllib.error.HTTPError as exc:
             exc.close()
             errors.append(f"{url}: HTTP error {exc.code} {exc.reason}")
         except urllib.error.URLError as exc:
-            errors.append(f"{url}: {exc.reason}")
+            if isinstance(exc.reason, TimeoutError):
+                timed_out = True
+                errors.append(f"{url}: no connection within {timeout[0]:g} s (connect timeout)")
+            else:
+                errors.append(f"{url}: {exc.reason}")
+        except _Stalled as exc:
+            timed_out = True
+            errors.append(f"{url}: {exc}")
+        except TimeoutError:
+            timed_out = True
+            errors.append(f"{url}: timed out: no data for {timeout[1]:g} s (read timeout)")
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            # OSError: socket timeouts and resets; ValueError: malformed URLs.
+            # OSError: connection resets; ValueError: malformed URLs.
             errors.append(f"{url}: {type(exc).__name__}: {exc}")
 
     looked = "\n".join(f"  - {d} ({label})" for d, label, _ in dirs)
@@ -544,10 +783,23 @@ def _download(f, expected_sha256, cache, spec, name, dirs, mirrors, progress, ti
             "  (none: downloading is disabled, the mirror list is empty; "
             f"FASTNN_MIRRORS={env!r})"
         )
+    next_step = ""
+    if errors:
+        next_step = (
+            "Next: try again later, or list a mirror that works in FASTNN_MIRRORS"
+            + (
+                f", or allow a slow mirror more time with FASTNN_DOWNLOAD_TIMEOUT "
+                f"(now {timeout[0]:g},{timeout[1]:g} seconds to connect,read)"
+                if timed_out
+                else ""
+            )
+            + ".\n"
+        )
     raise DataNotFoundError(
         f"{spec['title']} file {f}.gz (or {f}) not found and could not be downloaded.\n"
         f"Looked in:\n{looked}\n"
         f"Mirrors tried:\n{tried}\n"
+        + next_step
         + _manual_help(spec, name, cache)
     )
 
@@ -592,8 +844,9 @@ _LOADER_DOC = """\
     validation_size : int, default 10000
         Number of images, from the end of the 60,000-image training file, held
         out as the validation set; 0 to 60000.
-    progress : bool, default False
-        Show a tqdm progress bar while downloading.
+    progress : bool or None, default None
+        Show a tqdm progress bar on stderr while downloading; None shows it
+        when stderr is a terminal.
 
     Returns
     -------
@@ -625,7 +878,7 @@ _LOADER_DOC = """\
 """
 
 
-def load_mnist(data_dir=None, *, dtype="float64", validation_size=10000, progress=False):
+def load_mnist(data_dir=None, *, dtype="float64", validation_size=10000, progress=None):
     """Load MNIST, split as in Nielsen's Chapter 1.
 
 {doc}
@@ -646,7 +899,7 @@ def load_mnist(data_dir=None, *, dtype="float64", validation_size=10000, progres
 
 
 def load_fashion_mnist(
-    data_dir=None, *, dtype="float64", validation_size=10000, progress=False
+    data_dir=None, *, dtype="float64", validation_size=10000, progress=None
 ):
     """Load Fashion-MNIST, split like MNIST.
 
@@ -764,7 +1017,7 @@ def load_mnist_pickle(path, *, trust=False, dtype="float64"):
             "their checksums."
         )
     dtype = check_dtype(dtype)
-    raw = _read_content(path, path)
+    raw = _read_content(path, path, MAX_PICKLE_BYTES)
     try:
         data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # unpickling can fail in arbitrary ways

@@ -10,6 +10,11 @@ Two ways to use more than one core:
 - **across networks** (:func:`train_many`): one network per thread, each trained exactly
   as it would be alone. The kernels release the GIL.
 
+Numba's threading layers have two known hazards, handled in :func:`parallel_region`: a
+process forked after it ran a GNU OpenMP parallel region, and two threads in parallel
+kernels at once under the ``workqueue`` layer. Either would end the process; fastnn
+runs the serial kernel instead (the same numbers) and warns.
+
 What was measured to choose these numbers is in docs/performance.md ("Two cores").
 
 Examples
@@ -23,19 +28,109 @@ True
 False
 """
 
+import contextlib
 import os
+import sys
 import threading
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import numba
+
 from fastnn import training, validation
 
-__all__ = ["MIN_BLOCK", "min_block", "n_blocks", "splits", "train_many", "usable_cores"]
+__all__ = ["MIN_BLOCK", "min_block", "n_blocks", "parallel_region", "splits", "train_many", "usable_cores"]
 
 #: Fewest (padded) columns of a layer one thread gets, by item size in bytes: a layer is
 #: split over two threads from 512 units in float64 and 768 in float32; narrower layers
 #: ran slower split than on one thread (docs/performance.md, "Two cores").
 MIN_BLOCK = {8: 256, 4: 384}
+
+
+# Numba's threading layers (numba docs, "The Threading Layers"): ``workqueue`` is not
+# thread-safe -- two threads in parallel kernels at once abort the process ("Terminating:
+# Concurrent access has been detected") -- and GNU OpenMP is not fork-safe: a process
+# forked after its parent ran a parallel region is killed by SIGTERM when it runs one.
+_parallel_lock = threading.Lock()
+_parallel_active = 0
+_parallel_pid = None  # the process that last ran a parallel kernel
+_hazards_warned = set()
+
+
+def _threading_layer():
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process yet
+        return None
+
+
+def _openmp_vendor():
+    # Numba loaded its omppool module when it chose the omp layer (importing it here
+    # would load an OpenMP runtime into processes that never use one).
+    omppool = sys.modules.get("numba.np.ufunc.omppool")
+    return getattr(omppool, "openmp_vendor", "unknown")
+
+
+def _parallel_hazard():
+    """Why a parallel kernel must not run now (a message), or None."""
+    layer = _threading_layer()
+    if layer == "omp" and _parallel_pid not in (None, os.getpid()) and _openmp_vendor() == "GNU":
+        return (
+            "this process was forked after its parent ran a GNU OpenMP parallel region, which "
+            "GNU OpenMP does not survive (Numba would end the process with SIGTERM); start worker "
+            "processes with the 'spawn' or 'forkserver' method, or use NUMBA_THREADING_LAYER=tbb"
+        )
+    if _parallel_active and layer in (None, "workqueue"):
+        return (
+            "another thread is running a parallel kernel and Numba's 'workqueue' threading layer "
+            "cannot run two at once (it would abort the process); install tbb or use the 'omp' "
+            "layer (NUMBA_THREADING_LAYER) to run both in parallel"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def parallel_region():
+    """Yields True if a parallel kernel may run now, else False after a warning (once per kind).
+
+    Every call of a parallel kernel goes through it (:meth:`fastnn.Network.run_epoch`,
+    :func:`fastnn.compile_kernels`). When it yields False the caller runs the serial
+    kernel, whose numbers are the parallel kernel's bit for bit.
+    """
+    global _parallel_active, _parallel_pid
+    with _parallel_lock:
+        hazard = _parallel_hazard()
+        if hazard is None:
+            _parallel_active += 1
+    if hazard is not None:
+        kind = hazard.split(" ", 1)[0]
+        if kind not in _hazards_warned:
+            _hazards_warned.add(kind)
+            warnings.warn(
+                f"fastnn: n_jobs > 1 runs the serial kernel instead (the same numbers, on one "
+                f"thread): {hazard}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        yield False
+        return
+    _parallel_pid = os.getpid()
+    try:
+        yield True
+    finally:
+        with _parallel_lock:
+            _parallel_active -= 1
+
+
+def _after_fork_in_child():
+    global _parallel_lock, _parallel_active
+    _parallel_lock = threading.Lock()  # a thread of the parent may have held it
+    _parallel_active = 0  # the parent's threads are not here
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def min_block(dtype):
@@ -142,6 +237,18 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
         Ctrl-C: every network stops at its next chunk of mini-batches (within one
         epoch), an epoch cut short is undone, and the exception's ``histories`` hold
         each network's epochs so far (see :meth:`fastnn.Network.SGD`).
+    RuntimeError
+        A network is being trained or read in another thread (see the Notes of
+        :meth:`fastnn.Network.SGD`).
+
+    Notes
+    -----
+    Each network is trained by the serial kernel in its own thread, so none of Numba's
+    threading-layer hazards applies (no parallel region runs). A network must not be
+    used elsewhere while it trains: another thread's ``feedforward``, ``evaluate``,
+    ``save`` or ``SGD`` on it raises RuntimeError instead of reading parameters that
+    are changing. Non-finite parameters (set through the writable views) are refused
+    before any network trains (ValueError naming the network, layer and index).
 
     Examples
     --------
@@ -180,6 +287,8 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
     eta = validation.check_eta(eta)
     n_jobs = validation.check_n_jobs(n_jobs, usable_cores(), "the cores this process may use")
     training.check_verbose(verbose)
+    for i, net in enumerate(networks):
+        net.check_params(f"train_many: networks[{i}]")
     data = first.prepare(training_data, test_data, evaluation_data, monitor)
     stop = threading.Event()  # set by Ctrl-C: every thread stops at its next chunk
     progress = training.Progress(verbose, epochs * data.n * len(networks), desc="train_many", epochs=epochs,
@@ -187,7 +296,7 @@ def train_many(networks, training_data, epochs, mini_batch_size, eta, test_data=
 
     def train(i):
         return networks[i].train_arrays(data, epochs, mini_batch_size, eta, [], progress, stop,
-                                        prefix=f"[network {i}] ")
+                                        prefix=f"[network {i}] ", caller=f"train_many: networks[{i}]")
 
     try:
         with training.catch_interrupts(stop), ThreadPoolExecutor(

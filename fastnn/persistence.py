@@ -48,16 +48,18 @@ Examples
 
 import collections
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from fastnn import validation
-from fastnn._io import atomic_write
+from fastnn._io import NpzReader, atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_MODEL_BYTES",
     "ModelFileError",
     "CostWarning",
     "Model",
@@ -163,8 +165,30 @@ def read(path):
     return tuple(read_model(path)[:4])
 
 
+#: The largest model :func:`read_model` accepts: 2**31 bytes of parameters (268 million float64s).
+MAX_MODEL_BYTES = 1 << 31
+
+_HEADER_MEMBERS = ("format_version", "sizes", "dtype")
+_RNG_STATE_BYTES = 1 << 16  # a generator state as JSON text: a few hundred characters
+_HEADER_MEMBER_BYTES = 4096  # each header member is a scalar or a short vector
+
+
+def _model_member(name):
+    if name in _HEADER_MEMBERS or name == "rng_state":
+        return True
+    kind, _, index = name.partition("_")
+    return kind in ("weights", "biases") and index.isdigit() and len(index) <= 6
+
+
 def read_model(path):
     """Read and check a model file: a :data:`Model` ``(sizes, dtype, weights, biases, generator)``.
+
+    The file is untrusted input, read at a cost bounded by what it holds: its zip
+    directory and ``.npy`` headers are checked first (:class:`fastnn._io.NpzReader`) --
+    only the members a model has, each declaring no more bytes than its compressed data
+    can hold and the file is long, each shape the one ``sizes`` implies, at most
+    :data:`MAX_MODEL_BYTES` in all -- and only then is any array read. A 2 KB file
+    cannot ask for 12 GiB, and no member is inflated before it has passed those checks.
 
     Parameters
     ----------
@@ -185,64 +209,90 @@ def read_model(path):
         No file at ``path``.
     ModelFileError
         The file is truncated, corrupt, not an ``.npz``, holds object arrays (pickle is
-        never used), or is not a fastnn model of a known format version.
+        never used), unknown members, shapes that disagree with ``sizes`` or with the
+        bytes present, non-finite parameters (named by layer and index), or is not a
+        fastnn model of a known format version.
     """
     path = Path(path)
-    with open(path, "rb") as f:  # our handle: np.load leaks its own when parsing fails
+    with NpzReader(path, allowed=_model_member, max_member_bytes=MAX_MODEL_BYTES, error=ModelFileError) as npz:
+        members = npz.members
+        if "format_version" not in members:
+            raise ModelFileError(f"{path}: not a fastnn model file (no 'format_version' entry)")
+        if npz.unknown:
+            raise ModelFileError(f"{path}: unknown entries {npz.unknown} in a fastnn model file; not read")
+        for key in _HEADER_MEMBERS:
+            if key not in members:
+                raise ModelFileError(f"{path}: missing entry {key!r}")
+            if members[key].nbytes > _HEADER_MEMBER_BYTES:
+                raise ModelFileError(
+                    f"{path}: entry {key!r} of shape {members[key].shape} is too large for a header entry"
+                )
         try:
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path}: a single .npy array, not a fastnn model (.npz archive)")
-            with npz:
-                arrays = {key: npz[key] for key in npz.files}
+            version = int(npz.read("format_version"))
+            sizes_array = npz.read("sizes")
+            if sizes_array.ndim != 1 or sizes_array.dtype.kind not in "iu":
+                raise ValueError(
+                    f"'sizes' must be a vector of integers, got shape {sizes_array.shape} of {sizes_array.dtype}"
+                )
+            sizes = [int(n) for n in sizes_array]
+            dtype = str(npz.read("dtype"))
         except ModelFileError:
             raise
-        except Exception as exc:  # zipfile, zlib and numpy raise many kinds on corrupt input
-            cause = f"{type(exc).__name__}: {exc}"
-            if "pickle" in str(exc):
-                cause = "it holds pickled Python objects, which fastnn never loads"
-            raise ModelFileError(f"{path}: not a readable fastnn model file ({cause})") from exc
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):
-            raise ModelFileError(f"{path}: entry {key!r} is not a NumPy array")
-    if "format_version" not in arrays:
-        raise ModelFileError(f"{path}: not a fastnn model file (no 'format_version' entry)")
-    try:
-        version = int(arrays["format_version"])
-        sizes = [int(n) for n in np.asarray(arrays["sizes"]).reshape(-1)]
-        dtype = str(arrays["dtype"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: malformed fastnn model file ({exc})") from exc
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {version} is not supported (this fastnn reads {FORMAT_VERSION})")
-    try:
-        sizes = validation.check_sizes(sizes)
-        dtype = validation.check_dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: invalid model header: {exc}") from exc
-    weights, biases = [], []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        for key, shape, out in ((f"weights_{l}", (n_out, n_in), weights), (f"biases_{l}", (n_out,), biases)):
-            if key not in arrays:
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: malformed fastnn model file ({exc})") from exc
+        if version != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: format version {version} is not supported (this fastnn reads {FORMAT_VERSION})"
+            )
+        try:
+            sizes = validation.check_sizes(sizes)
+            dtype = validation.check_dtype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: invalid model header: {exc}") from exc
+        # Every member's shape against sizes, before any is read or the network allocated.
+        expected = {}
+        for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            expected[f"weights_{l}"] = (n_out, n_in)
+            expected[f"biases_{l}"] = (n_out,)
+        for key, shape in expected.items():
+            if key not in members:
                 raise ModelFileError(f"{path}: missing entry {key!r}")
-            value = arrays[key]
-            if value.shape != shape or not np.issubdtype(value.dtype, np.floating):
+            member = members[key]
+            if member.shape != shape or member.dtype.kind != "f":
                 raise ModelFileError(
-                    f"{path}: entry {key!r} has shape {value.shape} and dtype {value.dtype}, "
+                    f"{path}: entry {key!r} has shape {member.shape} and dtype {member.dtype}, "
                     f"expected shape {shape} floating"
                 )
-            if not np.isfinite(value).all():
-                raise ModelFileError(f"{path}: entry {key!r} holds non-finite values")
-            out.append(value)
-    generator = None
-    if "rng_state" in arrays:
-        entry = arrays["rng_state"]
-        if entry.ndim != 0 or entry.dtype.kind != "U":
+        extra = sorted(set(members) - set(expected) - set(_HEADER_MEMBERS) - {"rng_state"})
+        if extra:
+            raise ModelFileError(f"{path}: entries {extra} do not belong to a network of sizes {list(sizes)}; not read")
+        n_params = sum(math.prod(shape) for shape in expected.values())
+        if n_params * dtype.itemsize > MAX_MODEL_BYTES:
             raise ModelFileError(
-                f"{path}: entry 'rng_state' is not a generator state (expected one string, got an "
-                f"array of shape {entry.shape} and dtype {entry.dtype})"
+                f"{path}: sizes {list(sizes)} hold {n_params} parameters, more than the limit of "
+                f"{MAX_MODEL_BYTES} bytes (MAX_MODEL_BYTES)"
             )
-        generator = generator_from_state(str(entry), path)
+        weights, biases = [], []
+        for l in range(len(sizes) - 1):
+            for key, out in ((f"weights_{l}", weights), (f"biases_{l}", biases)):
+                value = npz.read(key)
+                bad = ~np.isfinite(value)
+                if bad.any():
+                    index = tuple(int(i) for i in np.argwhere(bad)[0])
+                    raise ModelFileError(
+                        f"{path}: entry {key!r} holds non-finite values (layer {l}, first at index "
+                        f"{index}: {value[index]})"
+                    )
+                out.append(value)
+        generator = None
+        if "rng_state" in members:
+            entry = members["rng_state"]
+            if entry.shape != () or entry.dtype.kind != "U" or entry.nbytes > _RNG_STATE_BYTES:
+                raise ModelFileError(
+                    f"{path}: entry 'rng_state' is not a generator state (expected one string, got an "
+                    f"array of shape {entry.shape} and dtype {entry.dtype})"
+                )
+            generator = generator_from_state(str(npz.read("rng_state")), path)
     return Model(sizes, dtype, weights, biases, generator)
 
 

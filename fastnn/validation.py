@@ -32,9 +32,10 @@ ValueError: eta must be a finite number > 0, got 0.0
 
 import numbers
 import warnings
-from pathlib import Path
 
 import numpy as np
+
+from fastnn._io import check_outputs
 
 __all__ = [
     "DTYPES",
@@ -240,22 +241,16 @@ def check_n_jobs(n_jobs, limit, what, name="n_jobs"):
 
 
 def check_output_path(path, flag):
-    """Fail before any work if ``path`` cannot be written (a directory, or its directory is missing).
+    """Fail before any work if ``path`` cannot be written; see :func:`fastnn._io.check_outputs`.
 
     ``None`` (no output asked for) passes. ``flag`` names the option in the message.
 
     Raises
     ------
-    ValueError
-        ``path`` is a directory, or its parent directory does not exist.
+    fastnn._io.OutputPathError (a ValueError)
+        ``path`` is a directory, its directory does not exist or takes no new file.
     """
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{flag} {path}: directory {path.parent} does not exist")
+    check_outputs([(flag, path)])
 
 
 # -- arrays --------------------------------------------------------------------------------
@@ -450,12 +445,82 @@ def check_targets(y, n, n_out, dtype, name="y"):
     )
 
 
-def is_xy_pair(data):
-    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples."""
+def _two(obj):
+    return isinstance(obj, (tuple, list)) and len(obj) == 2
+
+
+def _fits_sample(sample, n_in, n_out):
+    """Whether ``sample`` reads as one ``(x, y)`` of a network with ``n_in`` inputs, ``n_out`` outputs."""
+    try:
+        x, y = np.asarray(sample[0]), np.asarray(sample[1])
+    except ValueError:  # ragged
+        return False
+    numeric = all(a.dtype != object and (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) for a in (x, y))
+    return numeric and x.shape in {(n_in,), (n_in, 1), (1, n_in)} and y.size in {1, n_out}
+
+
+def _fits_pair(X, y, n_in, n_out):
+    """Whether ``(X, y)`` reads as a pair of 2 samples for such a network."""
+    try:
+        X, y = np.asarray(X), np.asarray(y)
+    except ValueError:
+        return False
+    if X.dtype == object or y.dtype == object or X.shape != (2, n_in):
+        return False
+    return y.shape in {(2,), (2, 1), (2, n_out)}
+
+
+def is_xy_pair(data, sizes=None, name="data"):
+    """True for ``(X, y)``; False for the book's sequence of ``(x, y)`` samples.
+
+    Parameters
+    ----------
+    data : object
+        What was passed as ``training_data``, ``test_data``, ...
+    sizes : sequence of int, optional
+        The network's layer sizes (only the first and last are read); without them a tuple of two 2-element sequences is
+        read by the container rule alone (samples if its first item is a tuple).
+    name : str
+        The argument's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        ``data`` is ambiguous for ``sizes`` (see the rule).
+
+    Notes
+    -----
+    The rule (also in :meth:`fastnn.Network.SGD`):
+
+    1. a list, or any iterable that is not a tuple, holds the book's ``(x, y)`` samples;
+    2. a tuple of two is a pair ``(X, y)``, unless both its items are 2-element tuples
+       or lists -- then it could be two samples ``((x0, y0), (x1, y1))`` as well as a
+       pair of two rows and two labels, and it is read the way that fits the network's
+       shapes; when both fit, it is refused as ambiguous (ValueError); when neither
+       does, it is read as samples if its first item is a tuple (the book's style).
+    """
     if not isinstance(data, tuple) or len(data) != 2:
         return False
-    first = data[0]
-    return not (isinstance(first, tuple) and len(first) == 2)
+    first, second = data
+    if not (_two(first) and _two(second)):
+        return True
+    if sizes is None:
+        return not isinstance(first, tuple)
+    n_in, n_out = sizes[0], sizes[-1]
+    as_samples = _fits_sample(first, n_in, n_out) and _fits_sample(second, n_in, n_out)
+    as_pair = _fits_pair(first, second, n_in, n_out)
+    if as_samples and as_pair:
+        raise ValueError(
+            f"{name} is ambiguous for a network of {n_in} inputs and {n_out} outputs: a tuple of two 2-element "
+            "sequences reads both as a pair (X, y) of two samples and as two (x, y) samples. "
+            "Pass a pair as arrays, (np.asarray(X), np.asarray(y)), or the samples as a list, "
+            f"list({name})."
+        )
+    if as_pair:
+        return True
+    if as_samples:
+        return False
+    return not isinstance(first, tuple)
 
 
 def check_data(data, n_in, n_out, dtype, name):
@@ -483,10 +548,11 @@ def check_data(data, n_in, n_out, dtype, name):
     Raises
     ------
     TypeError, ValueError
-        As :func:`check_inputs` and :func:`check_targets`; also an empty ``data``, or
-        samples that are not ``(x, y)`` pairs.
+        As :func:`check_inputs` and :func:`check_targets`; also an empty ``data``,
+        samples that are not ``(x, y)`` pairs, or a tuple that reads both as a pair and
+        as samples (:func:`is_xy_pair`).
     """
-    if is_xy_pair(data):
+    if is_xy_pair(data, (n_in, n_out), name):
         X_raw, y_raw = data
     else:
         if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):

@@ -178,3 +178,51 @@ def test_cli_checks_arguments_before_loading_data(argv, fragment, capsys, monkey
     assert cli.main(argv + ["--data-dir", "/nonexistent-data"]) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
+
+
+# -- no lost work ----------------------------------------------------------------------------
+
+
+def test_the_same_output_twice_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_load", lambda *a: pytest.fail("data loaded before the outputs were checked"))
+    path = tmp_path / "out"
+    assert cli.main(["train", "--save", str(path), "--json", str(path)]) == 2
+    assert f"--save and --json both name {path}: give each output its own file" in capsys.readouterr().err
+    (tmp_path / "d").mkdir()
+    assert cli.main(["train", "--save", str(tmp_path / "d" / ".." / "out"), "--json", str(path)]) == 2
+    assert "both name" in capsys.readouterr().err
+
+
+def _epochs_that(action):
+    real = kernels.sgd_epoch
+    count = []
+
+    def epoch(*args):
+        count.append(1)
+        action(len(count))
+        return real(*args)
+
+    return epoch
+
+
+def test_a_failed_save_keeps_the_trained_network(mnist_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    def remove_results(epoch):  # the directory goes away while the network trains
+        if epoch == 1:
+            out.rmdir()
+
+    monkeypatch.setattr(kernels, "sgd_epoch", _epochs_that(remove_results))
+    code = cli.main(["train", "--sizes", "784,5,10", "--epochs", "1", "--seed", "0",
+                     "--data-dir", str(mnist_dir), "--save", str(out / "net.npz")])
+    err = capsys.readouterr().err
+    assert code == 1
+    [rescued] = list(work.iterdir())
+    assert rescued.name.startswith("fastnn-rescue-net-") and rescued.suffix == ".npz"
+    assert (f"fastnn train: error: cannot write --save {out / 'net.npz'} ({out} does not exist: cannot write "
+            f"net.npz there); the trained network was written to {rescued} instead") in err
+    assert fastnn.load(rescued).sizes == (784, 5, 10)

@@ -449,6 +449,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if route is None:
             self.send_error(404)
             return
+        if callable(route):  # a misbehaving mirror
+            try:
+                route(self)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         body, n_sent = route
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -470,17 +476,22 @@ def http_server():
     ``requests`` lists the paths asked for; other paths answer 404.
     """
     started = []
+    stop = threading.Event()  # ends the handlers of misbehaving mirrors
 
     def start(routes):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.routes = {p: r if isinstance(r, tuple) else (r, len(r)) for p, r in routes.items()}
+        server.routes = {
+            p: r if isinstance(r, tuple) or callable(r) else (r, len(r)) for p, r in routes.items()
+        }
         server.requests = []
+        server.stop = stop
         thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         thread.start()
         started.append((server, thread))
         return f"http://127.0.0.1:{server.server_address[1]}/", server.requests
 
     yield start
+    stop.set()
     for server, thread in started:
         server.shutdown()
         server.server_close()
@@ -603,7 +614,7 @@ def test_keyboard_interrupt_removes_the_temporary_file(
     cache = tmp_path / "cache" / "mnist"
     seen = []
 
-    def interrupted_copy(response, out, total, desc, progress):
+    def interrupted_copy(response, out, *args):
         out.write(response.read(1000))
         out.flush()
         seen.extend((p.name, p.stat().st_size) for p in cache.iterdir())
@@ -636,6 +647,247 @@ def test_partial_file_in_cache_is_replaced(gz_bytes, tmp_path, monkeypatch, http
     assert partial.read_bytes() == gz_bytes["train-images-idx3-ubyte"]
     assert "/mnist/train-images-idx3-ubyte.gz" in requests
     check_cache(cache)
+
+
+# --------------------------------------------------------------------------- misbehaving mirrors
+
+LABELS = "t10k-labels-idx1-ubyte"
+
+
+def small_labels_gz():
+    """A valid t10k-labels file (10000 labels), its SHA-256 of the decompressed content."""
+    raw = idx_bytes(np.arange(10000) % 10)
+    return gzip.compress(raw, mtime=0), hashlib.sha256(raw).hexdigest()
+
+
+def download_labels(base, timeout, progress=False, tmp=None):
+    _, sha = small_labels_gz()
+    target = tmp / f"{LABELS}.gz"
+    return datasets._download_one(
+        f"{base}{LABELS}.gz", target, sha, LABELS, datasets._timeouts(timeout), progress
+    )
+
+
+def silent_after_headers(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "5000")
+    handler.end_headers()
+    handler.wfile.flush()
+    handler.server.stop.wait(10)
+
+
+def trickle(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "12000")
+    handler.end_headers()
+    while not handler.server.stop.wait(0.02):  # 100 bytes every 20 ms: 5 KB/s
+        handler.wfile.write(b"\x1f" * 100)
+        handler.wfile.flush()
+
+
+def endless(handler):
+    handler.send_response(200)  # no Content-Length: the body ends when the connection does
+    handler.end_headers()
+    block = b"\0" * 8192
+    while not handler.server.stop.is_set():
+        handler.wfile.write(block)
+
+
+def huge_content_length(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10 << 30))
+    handler.end_headers()
+
+
+def slow_headers(handler):
+    handler.server.stop.wait(0.5)
+    body, _ = small_labels_gz()
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@pytest.mark.parametrize(
+    "route, fragment",
+    [
+        (silent_after_headers, "timed out: no data for 0.3 s (read timeout)"),
+        (trickle, "stalled: "),
+        (endless, "the mirror sent more than 14114 bytes, more than the file can be"),
+        (huge_content_length, "the mirror announces 10737418240 bytes (Content-Length)"),
+    ],
+)
+def test_misbehaving_mirror_is_given_up(route, fragment, tmp_path, monkeypatch, http_server):
+    base, _ = http_server({f"/{LABELS}.gz": route})
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    monkeypatch.setenv("FASTNN_DOWNLOAD_TIMEOUT", "5,0.3")
+    cache = tmp_path / "cache" / "mnist"
+    spec = datasets._DATASETS["mnist"]
+    dirs = datasets._search_dirs(spec, "mnist")
+    with pytest.raises(DataNotFoundError) as info:
+        datasets._download(LABELS, "0" * 64, cache, spec, "mnist", dirs, [base], False, None)
+    msg = str(info.value)
+    assert f"- {base}{LABELS}.gz: {fragment}" in msg  # names the mirror
+    assert "Next: try again later, or list a mirror that works in FASTNN_MIRRORS" in msg
+    if route in (silent_after_headers, trickle):
+        assert "FASTNN_DOWNLOAD_TIMEOUT (now 5,0.3 seconds to connect,read)" in msg
+    if route is trickle:
+        assert re.search(r"stalled: \d+ bytes in the last 0\.\d s \(less than 64 KiB within the "
+                         r"read timeout of 0\.3 s\)", msg)
+    assert os.listdir(cache) == []  # nothing partial left behind
+
+
+def test_read_timeout_is_separate_from_connect_timeout(tmp_path, http_server):
+    base, _ = http_server({f"/{LABELS}.gz": slow_headers})
+    with pytest.raises(TimeoutError):  # headers take 0.5 s: over a read timeout of 0.2 s
+        download_labels(base, (5, 0.2), tmp=tmp_path)
+    labels = download_labels(base, (0.2, 5), tmp=tmp_path)  # the 0.2 s is only for connecting
+    assert labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_download_progress_bar(tmp_path, http_server, capsys):
+    body, _ = small_labels_gz()
+    base, _ = http_server({f"/{LABELS}.gz": body})
+    download_labels(base, (5, 5), progress=True, tmp=tmp_path)
+    err = capsys.readouterr().err
+    assert err.startswith(f"\r{LABELS}.gz:   0%|") and "B/s]" in err  # a tqdm bar on stderr
+    download_labels(base, (5, 5), progress=False, tmp=tmp_path)
+    assert capsys.readouterr().err == ""
+
+
+def test_download_of_a_gzip_bomb_is_refused(tmp_path, http_server):
+    # The header and 10000 labels, then 64 more members of 64 KiB of zeros each:
+    # a 6 KB download inflating to 4 MB.
+    good, _ = small_labels_gz()
+    bomb = good + gzip.compress(b"\0" * (1 << 16), mtime=0) * 64
+    base, _ = http_server({f"/{LABELS}.gz": bomb})
+    with pytest.raises(DataError, match=re.escape(
+        f"{base}{LABELS}.gz: unexpected bytes after the 10000 bytes of data that the header's "
+        "dimensions 10000 need; decompression stopped there"
+    )):
+        download_labels(base, (5, 5), tmp=tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "value, accepted",
+    [("soon", "seconds > 0: one number for both, or CONNECT,READ"), ("0", "seconds must be finite"),
+     ("1,2,3", "CONNECT,READ (e.g. '10,60')"), ("inf", "seconds must be finite and > 0")],
+)
+def test_bad_download_timeout_setting(value, accepted, monkeypatch):
+    monkeypatch.setenv("FASTNN_DOWNLOAD_TIMEOUT", value)
+    with pytest.raises(ValueError, match=re.escape(f"FASTNN_DOWNLOAD_TIMEOUT={value!r} is not valid")) as info:
+        datasets._timeouts(None)
+    assert accepted in str(info.value)
+    with pytest.raises(ValueError, match=r"timeout must be seconds > 0, or a pair"):
+        datasets._timeouts((1, -1))
+    monkeypatch.setenv("FASTNN_DOWNLOAD_TIMEOUT", " 3 , 7.5 ")
+    assert datasets._timeouts(None) == (3.0, 7.5)
+    monkeypatch.setenv("FASTNN_DOWNLOAD_TIMEOUT", "4")
+    assert datasets._timeouts(None) == (4.0, 4.0)
+
+
+# --------------------------------------------------------------------------- bounded cost
+
+_BOMB_CHILD = r"""
+import json, resource, sys
+from fastnn import datasets
+
+def vm_size():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+budget = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (vm_size() + budget, vm_size() + budget))
+results = {}
+for case, path, kwargs in json.loads(sys.argv[2]):
+    try:
+        datasets.read_idx(path, **kwargs)
+        results[case] = "no error"
+    except datasets.DataError as exc:
+        results[case] = "DataError: " + str(exc)
+    except MemoryError:
+        results[case] = "MemoryError"
+print(json.dumps(results))
+"""
+
+
+def test_decompression_bombs_and_lying_headers_cost_what_the_header_allows(tmp_path):
+    """In a child process whose address space may grow by 300 MB only."""
+    zeros = gzip.compress(b"\0" * (64 << 20), compresslevel=9, mtime=0)  # 64 MiB -> 65 KB
+    header = struct.pack(">BBBB3I", 0, 0, 8, 3, 60000, 28, 28)
+    # MNIST's header, then 2 GiB of zeros in 32 gzip members: a 2 MB file.
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(header, mtime=0) + zeros * 32)
+    # A 1 KB gzip file declaring 4e9 x 28 x 28 bytes (3 TB).
+    lying = struct.pack(">BBBB3I", 0, 0, 8, 3, 4_000_000_000, 28, 28) + bytes(range(256)) * 4
+    (tmp_path / "lying.gz").write_bytes(gzip.compress(lying, mtime=0))
+    (tmp_path / "lying").write_bytes(lying)
+    cases = [
+        ("bomb", str(tmp_path / "bomb.gz"), {}),
+        ("lying_gzip_limit", str(tmp_path / "lying.gz"), {}),
+        ("lying_gzip_capacity", str(tmp_path / "lying.gz"), {"max_bytes": 1 << 42}),
+        ("lying_raw", str(tmp_path / "lying"), {"max_bytes": 1 << 42}),
+    ]
+    import json
+    import subprocess
+    import sys
+
+    budget = 300 << 20
+    result = subprocess.run([sys.executable, "-c", _BOMB_CHILD, str(budget), json.dumps(cases)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    p = {case: path for case, path, _ in cases}
+    assert out["bomb"] == (
+        f"DataError: {p['bomb']}: unexpected bytes after the 47040000 bytes of data that the "
+        "header's dimensions 60000 x 28 x 28 need; decompression stopped there (a corrupt file, "
+        "or a decompression bomb)")
+    assert out["lying_gzip_limit"] == (
+        f"DataError: {p['lying_gzip_limit']}: the header's dimensions 4000000000 x 28 x 28 declare "
+        "3136000000000 bytes of data, more than the limit of 1073741824 bytes (max_bytes); "
+        "refusing to read it")
+    assert out["lying_gzip_capacity"].startswith(
+        f"DataError: {p['lying_gzip_capacity']}: the header's dimensions 4000000000 x 28 x 28 "
+        f"declare 3136000000000 bytes of data, more than a gzip file of "
+        f"{(tmp_path / 'lying.gz').stat().st_size} bytes can hold (deflate inflates at most 1032:1)")
+    assert out["lying_raw"] == (
+        f"DataError: {p['lying_raw']}: truncated data: the header's dimensions 4000000000 x 28 x 28 "
+        "need 3136000000000 bytes of data, found 1024")
+
+
+def test_pickle_decompression_limit(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.pkl.gz"
+    path.write_bytes(gzip.compress(b"\0" * 5000, mtime=0))
+    monkeypatch.setattr(datasets, "MAX_PICKLE_BYTES", 4096)
+    with pytest.raises(DataError, match=re.escape(
+        f"{path}: content exceeds the limit of 4096 bytes; decompression stopped there"
+    )):
+        load_mnist_pickle(path, trust=True)
+
+
+def test_read_idx_max_bytes(tmp_path):
+    path = tmp_path / "small.gz"
+    path.write_bytes(SMALL_GZ)
+    np.testing.assert_array_equal(read_idx(path, max_bytes=12), SMALL)
+    with pytest.raises(DataError, match=re.escape(
+        "dimensions 3 x 2 x 2 declare 12 bytes of data, more than the limit of 11 bytes")):
+        read_idx(path, max_bytes=11)
+    for bad in (-1, 1.5, True, None):
+        with pytest.raises(ValueError, match="max_bytes must be an integer >= 0"):
+            read_idx(path, max_bytes=bad)
+
+
+def test_mnist_header_declaring_more_than_mnist_is_refused_before_inflating(tmp_path):
+    # One image more than MNIST: 47,040,784 bytes, 784 over the file's known size.
+    content = struct.pack(">BBBB3I", 0, 0, 8, 3, 60001, 28, 28) + bytes(100)
+    directory = tmp_path / "data"
+    directory.mkdir()
+    for n in NAMES:
+        (directory / f"{n}.gz").write_bytes(gzip.compress(content, mtime=0))
+    with pytest.raises(DataError, match=re.escape(
+        "train-images-idx3-ubyte.gz: the header's dimensions 60001 x 28 x 28 declare 47040784 "
+        "bytes of data, more than the limit of 47040000 bytes")):
+        load_mnist(directory)
 
 
 # --------------------------------------------------------------------------- the book's pickle

@@ -454,9 +454,10 @@ def test_load_rejects_foreign_and_object_npz(tmp_path):
     with pytest.raises(fastnn.ModelFileError, match=r"obj.npz"):
         fastnn.load(tmp_path / "obj.npz")
     path = fastnn.Network([2, 1], seed=0).save(tmp_path / "wrong.npz")
-    with zipfile.ZipFile(path, "a") as z:  # an extra, harmless entry is ignored ...
+    with zipfile.ZipFile(path, "a") as z:  # an extra entry is refused, never inflated
         z.writestr("extra.npy", b"")
-    with pytest.raises(fastnn.ModelFileError):  # ... but an unreadable one is reported
+    unknown = r"unknown entries \['extra.npy'\] in a fastnn model file; not read"
+    with pytest.raises(fastnn.ModelFileError, match=unknown):
         fastnn.load(path)
 
 

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numba
@@ -36,7 +37,7 @@ from fastnn import _config
 
 __all__ = [
     "KERNELS_DIR", "SOURCES", "settings_hash", "sources_hash", "directory", "cache_dir", "cache_files", "guard",
-    "counts",
+    "guard_dispatcher", "counts",
 ]
 
 #: Where the kernels are defined: the functions this cache holds.
@@ -147,6 +148,65 @@ def cache_files(path=None):
     return sorted(p for p in path.iterdir() if p.suffix in {".nbi", ".nbc"})
 
 
+#: The first fault of the on-disk cache in this process (then the warning was given).
+cache_fault = None
+
+
+class _GuardedCache:
+    """A dispatcher's Numba cache whose faults never escape.
+
+    Numba reads a cache entry with ``pickle`` and writes it at the end of a compile: a
+    truncated or corrupt ``.nbi``/``.nbc`` file raises from the unpickler, and a full
+    disk, a read-only or vanished cache directory raises ``OSError``, each time as a
+    traceback out of the kernel call. Here a failed load counts as a miss (the kernel is
+    compiled in memory; its save then overwrites a corrupt entry) and a failed save is
+    skipped; the first fault warns once, naming the directory and ``fastnn cache clear``.
+    Everything else is the wrapped cache's.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return self._inner.load_overload(sig, target_context)
+        except Exception as exc:
+            _cache_failed(self._inner, "read", exc)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            self._inner.save_overload(sig, data)
+        except Exception as exc:
+            _cache_failed(self._inner, "written", exc)
+
+
+def _cache_failed(cache, action, exc):
+    global cache_fault
+    if cache_fault is not None:
+        return
+    cache_fault = exc
+    directory = getattr(cache, "cache_path", "?")
+    warnings.warn(
+        f"fastnn: Numba's kernel cache in {directory} could not be {action} "
+        f"({type(exc).__name__}: {exc}); compiling the kernels in memory instead. "
+        "Run `fastnn cache clear` to reset the cache.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+def guard_dispatcher(dispatcher):
+    """Give ``dispatcher`` a :class:`_GuardedCache` (once); returns it."""
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is not None and not isinstance(cache, _GuardedCache):
+        dispatcher._cache = _GuardedCache(cache)
+    return dispatcher
+
+
 def guard():
     """Drop the cache entries compiled from other sources than today's; returns how many.
 
@@ -166,12 +226,24 @@ def guard():
     if have == want:
         return 0
     stale = cache_files(path)
-    for f in stale:
-        f.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=_GUARD)
-    with os.fdopen(fd, "w") as f:
-        f.write(want + "\n")
-    os.replace(tmp, stamp)
+    try:
+        for f in stale:
+            f.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=_GUARD)
+        with os.fdopen(fd, "w") as f:
+            f.write(want + "\n")
+        os.replace(tmp, stamp)
+    except OSError as exc:  # a full disk, a directory made read-only: stale entries may remain
+        _directory[:] = [None]  # so nothing is loaded from it: the kernels compile in memory
+        _config.cache_in_use = False
+        warnings.warn(
+            f"fastnn: Numba's kernel cache in {path} could not be refreshed ({type(exc).__name__}: "
+            f"{exc}); compiling the kernels in memory instead. Run `fastnn cache clear` to reset "
+            "the cache.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return 0
     return len(stale)
 
 
@@ -193,3 +265,4 @@ def counts():
 
 if not _config.JIT_DISABLED and _config.CACHE:
     _install()
+    _config.cached_dispatcher_hooks.append(guard_dispatcher)
