@@ -1065,8 +1065,10 @@ _compiled = set()
 def compile_kernels(dtype="float64", *, parallel=False):
     """Compile (or load from Numba's cache) the training kernels for ``dtype``.
 
-    Runs each kernel once on a tiny network, so a later call does not pay for
-    compilation. Cheap after the first call in a process.
+    Runs each kernel :meth:`Network.SGD` uses once on a tiny network (the CSR
+    conversion, the epoch, the feedforward of the evaluation), so a later call does not
+    pay for compilation; :meth:`Network.feedforward` and :meth:`Network.cost` compile
+    theirs on first use. Cheap after the first call in a process.
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fastnn import cli
+from fastnn.bench import roofline
 from fastnn.bench.bench import flops_per_batch, flops_per_epoch, flops_per_sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ ROW_KEYS = {
     "epoch_s_median", "epoch_s_min", "epoch_s_max", "epoch_s", "samples_per_s",
     "gflop_per_epoch", "gflops", "peak_fraction", "speedup_vs_numpy_matrix",
     "shuffle_s", "kernel_s", "eval_s", "compile_s", "first_call_s", "test_accuracy", "note",
-    "cost", "lmbda", "vs_quadratic",
+    "cost", "lmbda", "vs_quadratic", "bound_s", "bound_kind", "bound_fraction",
 }
 
 
@@ -47,6 +48,31 @@ def test_flops_match_the_field_notes_for_784_30_10():
     assert flops_per_batch([784, 30, 10]) == 47_720
     assert flops_per_epoch([784, 30, 10], 50_000, 10) == 50_000 * 96_210 + 5_000 * 47_720
     assert round(flops_per_epoch([784, 30, 10], 50_000, 10) / 1e9, 2) == 5.05
+
+
+# -- the sparse algorithm's work, by hand ---------------------------------------------------
+def test_sparse_work_of_784_30_10_by_hand():
+    # float64: a 64-byte line holds 8, so 30 outputs pad to ld = 32, 10 to 16.
+    # 1,000 non-zeros over 7 samples: 2,000 row ops (forward; update) of 32 columns;
+    # FLOPs 2 per element: 2 * 2 * 1,000 * 32 = 128,000; bytes: a row read forward, read
+    # and written in the update, 3 * 1,000 * 32 * 8 = 768,000. Dense layer 2: w a,
+    # w.T delta and its update, 3 passes of 30 x 16, 2 FLOPs each: 2 * 3 * 480 * 7 = 20,160.
+    # The working set is w.T of the first layer: 784 x 32 x 8 = 200,704 bytes.
+    w = roofline.work([784, 30, 10], "float64", 1000, 7)
+    assert w == {"ld": 32, "row_ops": 2000, "row_flops": 128_000, "row_bytes": 768_000,
+                 "dense_flops": 20_160, "w1_bytes": 200_704}
+    # float32: 16 to a line, so 30 -> 32 and 10 -> 16 as well; bytes halve.
+    w32 = roofline.work([784, 30, 10], "float32", 1000, 7)
+    assert w32["row_bytes"] == 384_000 and w32["w1_bytes"] == 100_352 and w32["dense_flops"] == 20_160
+
+
+def test_bound_adds_the_dense_layers_to_the_binding_row_limit():
+    counts = {"row_bytes": 6e9, "row_flops": 1e9, "dense_flops": 2e8}
+    # stream: 6e9 B / 100 GB/s = 0.06 s; FMA: 1e9 / 50 GFLOP/s = 0.02 s; dense 2e8 / 50e9 = 0.004 s.
+    b = roofline.bound(counts, 100e9, 50.0, row_ops_s=0.5)
+    assert b["bound_s"] == pytest.approx(0.064) and b["wall"] == "stream" and b["row_ops_s"] == 0.5
+    b = roofline.bound(counts, 1e12, 50.0)  # 0.006 s of streaming: the FMAs bind
+    assert b["bound_s"] == pytest.approx(0.024) and b["wall"] == "fma"
 
 
 # -- flag validation ----------------------------------------------------------------------
@@ -109,15 +135,16 @@ def tiny_run(mnist_dir, tmp_path_factory):
         capture.setattr(sys, "stdout", f)
         capture.setattr(sys, "stderr", f)
         try:
-            rc = cli.main(["bench", *TINY, "--data-dir", str(mnist_dir), "--json", str(path)])
+            rc = cli.main(["bench", *TINY, "--data-dir", str(mnist_dir), "--json", str(path),
+                           "--plot", str(path.with_suffix(".png"))])
         finally:
             capture.undo()
     assert rc == 0, out.read_text()
-    return json.loads(path.read_text()), out.read_text()
+    return json.loads(path.read_text()), out.read_text(), path.with_suffix(".png")
 
 
 def test_tiny_run_reports_sane_rows(tiny_run):
-    report, _stdout = tiny_run
+    report, _stdout, _png = tiny_run
     rows = {row["impl"]: row for row in report["rows"]}
     assert set(rows) == {"numba", "numpy-matrix"}
     # 784-8-10 by hand: S = 784*8 + 8*10 = 6,352, S' = 80, N = 18, 10 outputs;
@@ -133,19 +160,48 @@ def test_tiny_run_reports_sane_rows(tiny_run):
         assert row["gflops"] == pytest.approx(row["gflop_per_epoch"] / row["epoch_s_median"])
         assert row["peak_fraction"] == pytest.approx(row["gflops"] / report["peak_gflops"]["float64"])
         assert row["shuffle_s"] + row["kernel_s"] == pytest.approx(row["epoch_s_median"])
+        assert row["bound_fraction"] == pytest.approx(row["bound_s"] / row["epoch_s_median"])
         assert row["eval_s"] > 0 and 0 <= row["test_accuracy"] <= 1
     assert rows["numpy-matrix"]["speedup_vs_numpy_matrix"] == 1.0
     assert rows["numba"]["speedup_vs_numpy_matrix"] == pytest.approx(
         rows["numpy-matrix"]["epoch_s_median"] / rows["numba"]["epoch_s_median"]
     )
     assert rows["numba"]["compile_s"] is not None and rows["numpy-matrix"]["compile_s"] is None
+    # Each row's own bound: the sparse roofline for numba, the dense FLOPs at the peak for NumPy.
+    roof = report["roofline"]["float64"]
+    assert rows["numba"]["bound_kind"] == "sparse" and rows["numba"]["bound_s"] == roof["bound_s"]
+    assert rows["numpy-matrix"]["bound_kind"] == "dense"
+    assert rows["numpy-matrix"]["bound_s"] == pytest.approx(13_498_000 / (report["peak_gflops"]["float64"] * 1e9))
     # Same initial weights and shuffle, m = 10: the two implementations train alike (up to
     # rounding, which may flip a borderline test image or two).
     assert rows["numba"]["test_accuracy"] == pytest.approx(rows["numpy-matrix"]["test_accuracy"], abs=2e-3)
 
 
+def test_tiny_run_counts_the_real_non_zeros(tiny_run, mnist_dir):
+    import numpy as np
+
+    from fastnn.datasets import load_mnist
+
+    report, _stdout, _png = tiny_run
+    (X, _y), _, _ = load_mnist(mnist_dir, dtype="float64")
+    nnz = int(np.count_nonzero(X[:500]))  # independent of the kernels' CSR
+    roof = report["roofline"]["float64"]
+    assert roof["work"] == roofline.work([784, 8, 10], "float64", nnz, 500)
+    assert roof["stream_gb_per_s"] > 0 and roof["row_ops_s"] > 0
+    assert roof["bound_s"] == pytest.approx(max(roof["stream_s"], roof["fma_s"]) + roof["dense_s"])
+
+
+def test_tiny_run_draws_the_figure(tiny_run):
+    from PIL import Image
+
+    _report, stdout, png = tiny_run
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size[0] > 600 and image.size[1] > 400
+    assert f"Wrote the figure to {png}" in stdout
+
+
 def test_tiny_run_records_the_machine_and_command(tiny_run):
-    report, stdout = tiny_run
+    report, stdout, _png = tiny_run
     machine = report["machine"]
     for key in ("cpu", "logical_cpus", "threads", "numpy", "numba", "blas", "python"):
         assert machine[key] not in (None, "")
@@ -164,7 +220,7 @@ def _perf_table(*args):
 
 
 def test_perf_table_rewrites_only_the_marked_section(tiny_run, tmp_path):
-    report, _ = tiny_run
+    report, _, _png = tiny_run
     bench_json = tmp_path / "bench.json"
     bench_json.write_text(json.dumps(report))
     readme = tmp_path / "README.md"
@@ -186,7 +242,7 @@ def test_perf_table_rewrites_only_the_marked_section(tiny_run, tmp_path):
 
 
 def test_perf_table_falls_back_without_markers(tiny_run, tmp_path):
-    report, _ = tiny_run
+    report, _, _png = tiny_run
     bench_json = tmp_path / "bench.json"
     bench_json.write_text(json.dumps(report))
     readme = tmp_path / "README.md"

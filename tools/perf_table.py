@@ -7,19 +7,23 @@ Usage::
     python tools/perf_table.py bench.json            # rewrites README.md's perf section
 
 Everything between the lines ``<!-- BEGIN perf -->`` and ``<!-- END perf -->`` is
-replaced by a markdown table of the rows (s/epoch median with min-max, samples/s, dense
-GFLOP/s, fraction of the measured peak, speed-up over numpy-matrix), followed by the
-hardware, thread count, library versions, date and the exact ``fastnn bench`` command.
+replaced by a markdown table of the rows (s/epoch median with min-max, samples/s, the
+bound of each row's algorithm and the fraction of it reached, speed-up over numpy-matrix,
+dense-equivalent GFLOP/s), followed by the parts of the sparse bound, the hardware,
+thread count, library versions, date and the exact ``fastnn bench`` command; with
+``--image PNG``, the figure of ``fastnn bench --plot`` above the table.
 The rest of the file is left byte for byte. When the README has no markers (or does not
 exist), the section goes into ``--fallback`` (default ``docs/performance.md``) between the
 same markers, appended (or the file created) the first time, and the script says so.
 
 The table is never typed by hand: rerun the two commands above to refresh it.
-Standard library only.
+Standard library only, except ``--image PNG``, which draws the figure of ``fastnn bench
+--plot`` (fastnn and matplotlib).
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,14 +53,17 @@ def render(report):
         f"eta {s['eta']}: median of {s['repeat']} repeats (min–max), all configurations "
         "measured in one process, interleaved.",
         "",
-        "| implementation | m | dtype | s/epoch (min–max) | samples/s | GFLOP/s | % of peak | vs numpy-matrix |",
-        "|---|--:|---|--:|--:|--:|--:|--:|",
+        "| implementation | m | dtype | s/epoch (min–max) | samples/s | bound (s) | % of bound "
+        "| vs numpy-matrix | dense-eq. GFLOP/s |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|",
     ]
     for r in report["rows"]:
+        bound = "–" if r.get("bound_s") is None else f"{r['bound_s']:.4f} {r['bound_kind']}"
+        fraction = "–" if r.get("bound_fraction") is None else f"{100 * r['bound_fraction']:.1f}"
         lines.append(
             f"| {r['label']} | {r['m']} | {r['dtype']} | {r['epoch_s_median']:.3f} "
             f"({r['epoch_s_min']:.3f}–{r['epoch_s_max']:.3f}) | {r['samples_per_s']:,.0f} | "
-            f"{r['gflops']:.2f} | {100 * r['peak_fraction']:.1f} | {_speedup(r['speedup_vs_numpy_matrix'])} |"
+            f"{bound} | {fraction} | {_speedup(r['speedup_vs_numpy_matrix'])} | {r['gflops']:.2f} |"
         )
     blas = mach.get("blas")
     if isinstance(blas, list):
@@ -75,9 +82,19 @@ def render(report):
         + ".",
         f"- **Date:** {report['date']}.",
         f"- **Command:** `{report['command']}`",
-        f"- GFLOP/s counts dense FLOPs ({report['flop_formula']}); the numba kernel skips zero "
-        "pixels, so its dense-equivalent rate can exceed the peak. s/epoch is the shuffle plus "
-        "the training kernel (evaluation excluded).",
+        "- **Bound:** *sparse* is the roofline of the algorithm the numba kernel runs "
+        f"({report['roofline']['model']}); *dense* is the dense FLOPs at the matmul peak. "
+        "% of bound = bound / s/epoch (100 is the bound)." if report.get("roofline") else
+        "- **Bound:** not in this report (older `fastnn bench`).",
+        *[f"- **Sparse bound, {dt}:** {b['work']['row_ops'] / 1e6:.1f} M row ops of width "
+          f"{b['work']['ld']}, {b['work']['row_bytes'] / 1e9:.2f} GB through L1; stream "
+          f"{b['stream_gb_per_s']:.0f} GB/s over {b['work']['w1_bytes'] / 1e3:.0f} KB → {b['stream_s']:.4f} s, "
+          f"FMA {b['fma_s']:.4f} s, dense layers {b['dense_s']:.4f} s: bound {b['bound_s']:.4f} s "
+          f"({b['wall']} binds); the row operations alone with fastnn's primitives took {b['row_ops_s']:.4f} s."
+          for dt, b in (report.get("roofline") or {}).items() if dt != "model"],
+        f"- dense-eq. GFLOP/s (secondary) counts dense FLOPs ({report['flop_formula']}); the numba "
+        "kernel skips zero pixels, so its dense-equivalent rate can exceed the peak. s/epoch is the "
+        "shuffle plus the training kernel (evaluation excluded).",
     ]
     if any(r["scale"] != 1 for r in report["rows"]):
         lines.append(
@@ -104,12 +121,26 @@ def replace_section(text, section):
     return f"{head}{BEGIN}\n{section}\n{END}{tail}"
 
 
-def write(report, readme, fallback):
+def draw(report, image):
+    """Draw the report's figure into ``image`` with ``fastnn bench``'s own plot (needs matplotlib)."""
+    sys.path.insert(0, str(REPO))
+    from fastnn.bench.bench import plot_report
+
+    plot_report(report, image)
+
+
+def write(report, readme, fallback, image=None):
     """Write the section into ``readme`` or, lacking markers there, ``fallback``.
 
-    Returns ``(path written, message)``.
+    With ``image``, the figure of :func:`draw` goes there and the section shows it
+    (linked relative to the file written). Returns ``(path written, message)``.
     """
     section = render(report)
+    if image is not None:
+        draw(report, image)
+        target = readme if readme.exists() and BEGIN in readme.read_text(encoding="utf-8") else fallback
+        link = os.path.relpath(Path(image).resolve(), Path(target).resolve().parent)
+        section = section.replace("\n\n", f"\n\n![s/epoch beside each bound, log scale]({link})\n\n", 1)
     if readme.exists():
         new = replace_section(readme.read_text(encoding="utf-8"), section)
         if new is not None:
@@ -138,10 +169,13 @@ def main(argv=None):
     parser.add_argument("--fallback", type=Path, default=REPO / "docs" / "performance.md",
                         help="where the section goes when the README has no markers "
                         "(default: docs/performance.md)")
+    parser.add_argument("--image", type=Path, default=None,
+                        help="also draw the figure (fastnn bench --plot's) into this PNG and show it in "
+                        "the section (needs fastnn and matplotlib)")
     args = parser.parse_args(argv)
     try:
         report = json.loads(args.bench_json.read_text(encoding="utf-8"))
-        path, message = write(report, args.readme, args.fallback)
+        path, message = write(report, args.readme, args.fallback, args.image)
     except (OSError, ValueError, KeyError, TableError) as exc:
         print(f"perf_table: error: {type(exc).__name__ + ': ' if isinstance(exc, KeyError) else ''}{exc}",
               file=sys.stderr)

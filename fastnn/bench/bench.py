@@ -7,12 +7,14 @@ machine's load hits all of them alike. Every implementation comes from
 measured is what is tested.
 
 For each configuration it reports seconds per epoch (median, min and max over the
-repeats), samples per second, dense GFLOP/s (:func:`flops_per_epoch`), that rate as a
-fraction of this machine's peak (measured on the spot by :func:`measure_peak_gflops` at
-the same thread count) and the speed-up over the NumPy matrix reference
-(``numpy-matrix``) at the same ``m`` and dtype; and where an epoch's time goes: the
-shuffle, the training kernel, the evaluation on the 10,000 test images, and the one-off
-compilation of the Numba kernels.
+repeats), samples per second, its bound and the fraction of it reached (the bound of
+the algorithm that implementation runs, measured on the spot at the same thread count:
+for the Numba kernels the sparse algorithm's, :mod:`fastnn.bench.roofline`; for the
+dense implementations their FLOPs at the matmul peak of :func:`measure_peak_gflops`),
+the speed-up over the NumPy matrix reference (``numpy-matrix``) at the same ``m`` and
+dtype, and, as a secondary column, dense-equivalent GFLOP/s (:func:`flops_per_epoch`);
+and where an epoch's time goes: the shuffle, the training kernel, the evaluation on the
+10,000 test images, and the one-off compilation of the Numba kernels.
 
 The book's per-sample code (``numpy-per-sample``) takes seconds per epoch, so it is
 timed on a subset (``--per-sample-subset``, default 5,000 images) and its times are
@@ -45,6 +47,7 @@ from tqdm import tqdm
 
 from fastnn import _config, datasets, reference
 from fastnn._version import __version__
+from fastnn.bench import roofline
 from fastnn.bench.calls import format_calls, measure_calls
 from fastnn.bench.implementations import IMPLEMENTATIONS
 from fastnn.kernels import cache
@@ -59,6 +62,7 @@ __all__ = [
     "machine_info",
     "run",
     "format_report",
+    "plot_report",
     "register_cli",
 ]
 
@@ -520,6 +524,7 @@ def _run(options, log, thread_note):
             log(f"numba kernels ({dtype}): {seconds:.2f} s, {source}")
         peak_start[dtype] = measure_peak_gflops(dtype)
         cases += _make_cases(options, dtype, data[dtype])
+    limits = _measure_limits(options, data, log)
 
     # Each configuration keeps one runner, as one training run would: the warm-up (its
     # first call) pays for one-off work per data set (e.g. the Numba implementation's
@@ -562,7 +567,10 @@ def _run(options, log, thread_note):
     except OSError:
         machine["load_average_end"] = None
 
-    rows = [_row(case, options, peak, compiled, len(data[case.dtype][4])) for case in cases]
+    for dtype in options.dtype:
+        limits[dtype]["bound"] = roofline.bound(limits[dtype]["work"], limits[dtype]["stream_bytes_per_s"],
+                                                peak[dtype], limits[dtype]["row_ops_s"])
+    rows = [_row(case, options, peak, compiled, len(data[case.dtype][4]), limits) for case in cases]
     base = {(row["m"], row["dtype"], row["cost"], row["lmbda"]): row["epoch_s_median"]
             for row in rows if row["impl"] == BASELINE}
     quadratic = {(row["impl"], row["m"], row["dtype"]): row["epoch_s"] for row in rows
@@ -601,17 +609,47 @@ def _run(options, log, thread_note):
         "peak_probe": f"numpy.matmul of {PEAK_PROBE_N}x{PEAK_PROBE_N} matrices, best of 5 "
         f"at the start and 5 at the end, {options.threads} thread(s)",
         "flop_formula": FLOP_FORMULA,
+        "roofline": {"model": roofline.MODEL, **{
+            dtype: {"work": lim["work"], "stream_gb_per_s": lim["stream_bytes_per_s"] / 1e9,
+                    "row_ops_s": lim["row_ops_s"], **lim["bound"]}
+            for dtype, lim in limits.items()}},
         "compile": compiled,
         "peers": _peer_versions() if options.peers else None,
         "rows": rows,
     }
 
 
-def _row(case, options, peak, compiled, n_test):
+def _measure_limits(options, data, log):
+    """Per dtype: the sparse algorithm's work for this data and this core's limits for it."""
+    limits = {}
+    for dtype in options.dtype:
+        t0 = time.perf_counter()
+        x_csr = roofline.csr(data[dtype][0])
+        counts = roofline.work(options.sizes, dtype, int(x_csr[2][-1]), options.n_train)
+        limits[dtype] = {
+            "work": counts,
+            "stream_bytes_per_s": roofline.measure_stream(counts["w1_bytes"], dtype),
+            "row_ops_s": roofline.measure_row_ops(x_csr, options.sizes, dtype, options.n_train),
+        }
+        log(f"limits ({dtype}): stream {limits[dtype]['stream_bytes_per_s'] / 1e9:.0f} GB/s over "
+            f"{counts['w1_bytes'] / 1e3:.0f} KB, row ops alone {limits[dtype]['row_ops_s']:.3f} s "
+            f"({time.perf_counter() - t0:.1f} s)")
+    return limits
+
+
+def _bound_s(case, options, peak, limits):
+    """Seconds per epoch of the bound of the algorithm ``case`` runs, and its name."""
+    if case.impl.startswith("numba"):
+        return limits[case.dtype]["bound"]["bound_s"], "sparse"
+    return flops_per_epoch(options.sizes, options.n_train, case.m) / (peak[case.dtype] * 1e9), "dense"
+
+
+def _row(case, options, peak, compiled, n_test, limits):
     epochs = [s + k for s, k in zip(case.shuffle, case.kernel)]
     median = statistics.median(epochs)
     flop = flops_per_epoch(options.sizes, options.n_train, case.m)
     gflops = flop / median / 1e9
+    bound_s, bound_kind = _bound_s(case, options, peak, limits)
     return {
         "impl": case.impl,
         "label": case.label,
@@ -632,6 +670,9 @@ def _row(case, options, peak, compiled, n_test):
         "gflop_per_epoch": flop / 1e9,
         "gflops": gflops,
         "peak_fraction": gflops / peak[case.dtype],
+        "bound_s": bound_s,
+        "bound_kind": bound_kind,
+        "bound_fraction": bound_s / median,
         "shuffle_s": statistics.median(case.shuffle),
         "kernel_s": statistics.median(case.kernel),
         "eval_s": statistics.median(case.eval),
@@ -697,17 +738,19 @@ def format_report(report):
             lines.append("  (CPU PyTorch: pip install torch==2.13.0; scikit-learn: pip install scikit-learn)")
     lines.append("")
     several_costs = len({(r.get("cost", "quadratic"), r.get("lmbda", 0.0)) for r in report["rows"]}) > 1
-    header = ("implementation", "m", "dtype", "s/epoch", "min", "max", "samples/s", "GFLOP/s", "% peak",
-              "vs numpy-matrix") + (("vs quadratic",) if several_costs else ())
+    header = ("implementation", "m", "dtype", "s/epoch", "min", "max", "samples/s", "bound s", "% of bound",
+              "vs numpy-matrix", "dense-eq. GFLOP/s") + (("vs quadratic",) if several_costs else ())
     body = [
         (
             r["label"], str(r["m"]), r["dtype"], f"{r['epoch_s_median']:.3f}", f"{r['epoch_s_min']:.3f}",
-            f"{r['epoch_s_max']:.3f}", f"{r['samples_per_s']:,.0f}", f"{r['gflops']:.2f}",
-            f"{100 * r['peak_fraction']:.1f}", _fmt_speedup(r["speedup_vs_numpy_matrix"]),
+            f"{r['epoch_s_max']:.3f}", f"{r['samples_per_s']:,.0f}", f"{r['bound_s']:.4f} {r['bound_kind']}",
+            f"{100 * r['bound_fraction']:.1f}", _fmt_speedup(r["speedup_vs_numpy_matrix"]), f"{r['gflops']:.2f}",
         ) + ((_fmt_speedup(r.get("vs_quadratic")),) if several_costs else ())
         for r in report["rows"]
     ]
     lines += _table(header, body)
+    lines.append("")
+    lines += roofline_lines(report)
     lines.append("")
     lines.append("Where an epoch's time goes (medians, seconds):")
     header = ("implementation", "m", "dtype", "shuffle", "kernel", f"eval ({s['n_test']:,} test)",
@@ -729,8 +772,10 @@ def format_report(report):
         "configuration is one training run: an untimed first call on "
         f"{WARMUP_SAMPLES:,} images (it pays one-off work per data set, such as an index of the "
         "non-zero pixels), then the timed epochs; test acc. is after the last of them.",
-        f"GFLOP/s counts dense FLOPs: {FLOP_FORMULA}. The numba kernel skips zero pixels "
-        "(81 % of MNIST), so its dense-equivalent rate can exceed the peak.",
+        "bound s: sparse = the roofline of the algorithm the numba kernels run (above); dense = "
+        "the dense FLOPs at the matmul peak. % of bound = bound / s/epoch (100 is the bound).",
+        f"dense-eq. GFLOP/s (secondary) counts dense FLOPs: {FLOP_FORMULA}. The numba kernel skips "
+        "zero pixels (81 % of MNIST), so its dense-equivalent rate can exceed the peak.",
     ]
     if several_costs:
         notes.append(
@@ -747,6 +792,85 @@ def format_report(report):
     notes += [f"{r['impl']}: {r['note']}." for r in report["rows"] if r["note"]]
     lines += [f"* {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines)
+
+
+def roofline_lines(report):
+    """The lines of the report that state the sparse bound's parts, per dtype."""
+    roof = report.get("roofline")
+    if not roof:
+        return []
+    lines = [f"Sparse bound ({roof['model']}):"]
+    for dtype, b in roof.items():
+        if dtype == "model":
+            continue
+        w = b["work"]
+        lines.append(
+            f"  {dtype}: {w['row_ops'] / 1e6:.1f} M row ops of width {w['ld']} "
+            f"({w['row_bytes'] / 1e9:.2f} GB through L1, {w['row_flops'] / 1e9:.2f} GFLOP), dense layers "
+            f"{w['dense_flops'] / 1e9:.2f} GFLOP; stream {b['stream_gb_per_s']:.0f} GB/s over "
+            f"{w['w1_bytes'] / 1e3:.0f} KB -> {b['stream_s']:.4f} s, FMA {b['fma_s']:.4f} s, dense "
+            f"{b['dense_s']:.4f} s: bound {b['bound_s']:.4f} s ({b['wall']} binds); the row ops "
+            f"alone with fastnn's primitives: {b['row_ops_s']:.4f} s"
+        )
+    return lines
+
+
+def plot_report(report, path):
+    """Draw s/epoch per implementation x m x dtype on a log scale, each bar beside its bound.
+
+    One group of bars per (dtype, m); a bar per implementation, and on it a black mark at
+    the bound of the algorithm it runs (``bound_s``); the fraction reached is written
+    above each bar. Written atomically to ``path`` (PNG, 150 dpi).
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed (``pip install "fastnn[plot]"``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError('fastnn bench --plot needs matplotlib: pip install "fastnn[plot]"') from exc
+    from fastnn._io import atomic_write
+
+    rows = report["rows"]
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    groups = list(dict.fromkeys((r["dtype"], r["m"]) for r in rows))
+    width = 0.8 / len(impls)
+    colors = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) * len(impls) * 0.6 + 2), 4.6))
+    for k, impl in enumerate(impls):
+        for g, key in enumerate(groups):
+            found = [r for r in rows if r["impl"] == impl and (r["dtype"], r["m"]) == key]
+            if not found:
+                continue
+            r = found[0]
+            x = g + (k - (len(impls) - 1) / 2) * width
+            ax.bar(x, r["epoch_s_median"], width * 0.9, color=colors(k), label=impl if g == 0 else None)
+            ax.errorbar(x, r["epoch_s_median"], yerr=[[r["epoch_s_median"] - r["epoch_s_min"]],
+                        [r["epoch_s_max"] - r["epoch_s_median"]]], color="0.3", capsize=2, lw=0.8)
+            ax.hlines(r["bound_s"], x - width * 0.45, x + width * 0.45, colors="black", lw=2.2,
+                      label="bound" if (k, g) == (0, 0) else None)
+            ax.annotate(f"{100 * r['bound_fraction']:.0f}%", (x, r["epoch_s_max"]), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(groups)), [f"{dt}\nm = {m}" for dt, m in groups])
+    ax.set_ylabel("seconds per epoch (log)")
+    s, mach = report["settings"], report["machine"]
+    ax.set_title(f"fastnn bench: {'-'.join(map(str, s['sizes']))}, one epoch of {s['n_train']:,} MNIST images, "
+                 f"{s['threads']} thread(s)\nbars: s/epoch (median, min-max); black: the bound of each "
+                 "implementation's algorithm; %: bound / s/epoch", fontsize=9)
+    ax.legend(fontsize=8, ncol=len(impls) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.text(0.01, 0.01, f"{mach['cpu']}; load {mach['load_average_start']} -> {mach['load_average_end']}; "
+             f"{report['date']}", fontsize=6, color="0.4")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    with atomic_write(path) as (f, _tmp):
+        fig.savefig(f, format="png", dpi=150)
+    plt.close(fig)
 
 
 def _table(header, body):
@@ -858,10 +982,18 @@ def _costs(text):
 
 
 def _cmd_bench(args):
-    if args.json is not None:
-        parent = Path(args.json).resolve().parent
-        if not parent.is_dir():
-            raise ValueError(f"--json {args.json}: directory {parent} does not exist")
+    for flag, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            parent = Path(value).resolve().parent
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {value}: directory {parent} does not exist")
+    if args.plot is not None:
+        if args.calls:
+            raise ValueError("--plot draws the epoch table: it does not go with --calls")
+        try:
+            import matplotlib  # noqa: F401  (before minutes of measuring, not after)
+        except ImportError:
+            raise ImportError('fastnn bench --plot needs matplotlib: pip install "fastnn[plot]"') from None
     if args.calls:
         m = args.mini_batch_size[0] if len(args.mini_batch_size) == 1 else 10
         with limit_threads(args.threads):
@@ -877,6 +1009,9 @@ def _cmd_bench(args):
             json.dump(report, f, indent=2)
             f.write("\n")
         print(f"\nWrote the report to {args.json}")
+    if args.plot is not None:
+        plot_report(report, args.plot)
+        print(f"Wrote the figure to {args.plot}")
     return 0
 
 
@@ -920,5 +1055,7 @@ def register_cli(subparsers):
                    help="instead, what a call of SGD costs beyond its epochs: 5 calls of SGD(epochs=1) on "
                         "a Dataset against one SGD(epochs=5) and on raw float64 arrays, and building a Dataset "
                         "(float64; m = 10 unless one --mini-batch-size is given)")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="also draw s/epoch beside each bound, log scale, into PNG (needs matplotlib)")
     p.set_defaults(func=_cmd_bench)
     return p
