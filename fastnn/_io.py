@@ -42,11 +42,24 @@ def atomic_write(path):
     file is flushed to disk and renamed over ``path``; on any exception, a
     ``KeyboardInterrupt`` included, the temporary file is removed and ``path`` is left as
     it was. A reader never sees a torn file, and two concurrent writers leave one
-    complete file.
+    complete file. A symbolic link is followed (its target is written, the link kept);
+    an existing path that is not a regular file (a device such as ``/dev/null``, a FIFO,
+    a socket) is refused: the rename would replace it.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``path`` is a directory.
+    FileExistsError
+        ``path`` exists and is not a regular file.
+    FileNotFoundError
+        Its directory does not exist.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        raise FileExistsError(f"{path} exists and is not a regular file (a device, FIFO or socket); not replaced")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent} does not exist: cannot write {path.name} there")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -98,7 +111,8 @@ def check_outputs(outputs):
         If a path is an existing directory, its directory does not exist or is not
         a directory, a file cannot be created there (read-only, no permission: tried
         by creating and removing a temporary file, which answers for read-only file
-        systems and ACLs as ``os.access`` does not), or two outputs name the same file
+        systems and ACLs as ``os.access`` does not), an existing path is not a regular
+        file (``/dev/null``, a FIFO: writing would replace it), or two outputs name the same file
         (the same path twice, or two spellings of it: symbolic links and ``..`` are
         resolved, existing files compared by inode).
     """
@@ -110,6 +124,10 @@ def check_outputs(outputs):
         path = Path(os.fspath(path))
         if path.is_dir():
             raise OutputPathError(f"{label} {path} is a directory; give a file name")
+        if path.exists() and not path.is_file():
+            raise OutputPathError(f"{label} {path} exists and is not a regular file (a device, FIFO or socket)")
+        if os.path.islink(path):
+            path = Path(os.path.realpath(path))  # atomic_write writes the link's target
         parent = path.parent
         if not parent.exists():
             raise OutputPathError(f"{label} {path}: directory {parent} does not exist")

@@ -105,7 +105,7 @@ def _cmd_train(args):
     # Every output, before minutes of training: a typo in a path must not cost the run.
     _check_outputs([("--save", args.save), ("--json", args.json), ("--plot", args.plot)])
     if args.plot:
-        plot._figure()  # matplotlib missing: say so now, not after training
+        plot.check_path(args.plot, "--plot")  # matplotlib missing or a format it lacks: now, not after training
     if args.early_stopping is not None and not args.validation:
         raise ValueError("--early-stopping watches the validation accuracy: add --validation")
     if args.early_stopping is not None:

@@ -212,7 +212,15 @@ class Network:
         self._rng = np.random.default_rng(check_seed(seed))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         self._layers = _layout.layer_table(self.sizes, _config.ROW_ALIGN)
-        self._params = _layout.aligned_copy(np.zeros(_layout.n_params(self._layers), dtype=self.dtype))
+        n_params = _layout.n_params(self._layers)
+        try:
+            self._params = _layout.aligned_copy(np.zeros(n_params, dtype=self.dtype))
+        except MemoryError:
+            raise MemoryError(
+                f"sizes {list(self.sizes)} need {n_params:,} {self.dtype.name} parameters "
+                f"({n_params * self.dtype.itemsize / 2**30:,.1f} GiB, twice that while they are "
+                "set up): more memory than this process can have"
+            ) from None
         weights, biases = self._views(self._params)
         self._weights, self._biases = tuple(weights), tuple(biases)
         self._in_use = _InUse()

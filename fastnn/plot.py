@@ -26,7 +26,7 @@ import numpy as np
 from fastnn._io import atomic_write
 from fastnn.training import EpochResult, History
 
-__all__ = ["chapter1", "confusion_matrix", "first_layer_weights", "learning_curves", "misclassified"]
+__all__ = ["chapter1", "check_path", "confusion_matrix", "first_layer_weights", "learning_curves", "misclassified"]
 
 _SETS = ("training", "evaluation", "test")
 _BOOK_LAST_EPOCH = 29  # the book's Chapter 1 runs are 30 epochs long
@@ -41,6 +41,21 @@ def _figure(**kwargs):
             'fastnn.plot needs matplotlib, which is not installed: pip install "fastnn[plot]"'
         ) from exc
     return Figure(layout="constrained", **kwargs)
+
+
+def check_path(path, name="path"):
+    """Raise ValueError unless matplotlib can write ``path``'s format (its suffix; none is PNG).
+
+    For callers that write a figure after long work (``fastnn train --plot``): they check
+    first, so that a typo in the suffix does not cost the run.
+    """
+    fig = _figure()
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"{name} {path}: matplotlib cannot write .{fmt} files; use one of "
+                         f"{', '.join('.' + f for f in sorted(supported))}")
+    return Path(path)
 
 
 def _save(fig, path, dpi):

@@ -4,6 +4,7 @@ import errno
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastnn._io import OutputPathError, atomic_write, check_outputs, write_or_rescue
@@ -115,3 +116,44 @@ def test_write_or_rescue_lets_other_errors_through(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         write_or_rescue(write, tmp_path / "net.npz")
+
+
+def test_atomic_write_refuses_a_path_that_is_not_a_regular_file(tmp_path):
+    import fastnn
+
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    net = fastnn.Network([2, 2], seed=0)
+    with pytest.raises(FileExistsError, match="not a regular file"):
+        net.save(fifo)
+    assert fifo.is_fifo()  # left as it was
+    with pytest.raises(OutputPathError, match=r"--save .*fifo.npz exists and is not a regular file"):
+        check_outputs([("--save", fifo)])
+
+
+def test_atomic_write_follows_a_symbolic_link(tmp_path):
+    import fastnn
+
+    target = tmp_path / "target.npz"
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    net = fastnn.Network([2, 2], seed=0)
+    net.save(link)
+    assert link.is_symlink() and target.is_file()
+    np.testing.assert_array_equal(fastnn.load(target).params, net.params)
+
+
+def test_network_too_large_for_memory_says_so():
+    import fastnn
+
+    with pytest.raises(MemoryError, match=r"sizes \[784, 1000000000, 10\] need .* GiB"):
+        fastnn.Network([784, 10**9, 10])
+
+
+def test_train_refuses_a_plot_format_before_reading_data(tmp_path, capsys):
+    from fastnn.cli import main
+
+    code = main(["train", "--data-dir", str(tmp_path / "no-data-here"), "--plot", str(tmp_path / "curves.txt")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--plot" in err and "cannot write .txt files" in err
