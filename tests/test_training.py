@@ -13,6 +13,16 @@ from fastnn import training
 from fastnn.training import EpochResult
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Python's own SIGINT handler for every test here, as in a terminal: a runner started
+    in the background (``cmd &``, nohup) inherits SIGINT ignored, and fastnn leaves an
+    ignored or custom SIGINT alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def problem():
     """A small learnable problem split three ways: 300 / 100 / 100 samples of 6 features, 3 classes."""
