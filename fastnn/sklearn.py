@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 from fastnn.network import Network
 from fastnn.training import EarlyStopping
-from fastnn.validation import check_dtype, check_eta, check_int, check_real
+from fastnn.validation import check_choice, check_dtype, check_eta, check_int, check_lmbda, check_real
 
 __all__ = ["SigmoidMLPClassifier", "SigmoidMLPRegressor", "expected_failed_checks"]
 
@@ -63,6 +63,9 @@ class _SigmoidMLP(BaseEstimator):
         n_jobs=None,
         warm_start=False,
         verbose=False,
+        cost="quadratic",
+        init="normal",
+        lmbda=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.eta = eta
@@ -73,6 +76,9 @@ class _SigmoidMLP(BaseEstimator):
         self.n_jobs = n_jobs
         self.warm_start = warm_start
         self.verbose = verbose
+        self.cost = cost
+        self.init = init
+        self.lmbda = lmbda
 
     def _check_params(self):
         """The hyperparameters, checked, named as the estimator names them."""
@@ -81,6 +87,9 @@ class _SigmoidMLP(BaseEstimator):
         mini_batch_size = check_int(self.mini_batch_size, "mini_batch_size", 1)
         eta = check_eta(self.eta)
         dtype = check_dtype(self.dtype)
+        check_choice(self.cost, "cost", ("quadratic", "cross-entropy"))
+        check_choice(self.init, "init", ("normal", "scaled"))
+        check_lmbda(self.lmbda)
         return hidden, epochs, mini_batch_size, eta, dtype
 
     def _seed(self):
@@ -95,7 +104,9 @@ class _SigmoidMLP(BaseEstimator):
         return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
 
     def _new_network(self, n_outputs, hidden, dtype):
-        self.network_ = Network([self.n_features_in_, *hidden, n_outputs], seed=self._seed(), dtype=dtype)
+        self.network_ = Network(
+            [self.n_features_in_, *hidden, n_outputs], seed=self._seed(), dtype=dtype, cost=self.cost, init=self.init
+        )
         self.history_ = []
 
     def _train(self, X, y, epochs, mini_batch_size, eta, evaluation_data=None, callbacks=None):
@@ -104,6 +115,7 @@ class _SigmoidMLP(BaseEstimator):
             epochs,
             mini_batch_size,
             eta,
+            lmbda=self.lmbda,
             evaluation_data=evaluation_data,
             callbacks=callbacks,
             verbose=self.verbose,
@@ -157,6 +169,14 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
         features) for ``epochs`` more epochs instead of starting a new one.
     verbose : bool, default False
         Print each epoch's line, as ``SGD(verbose=True)``.
+    cost : {'quadratic', 'cross-entropy'}, default 'quadratic'
+        The network's cost (:class:`fastnn.Network`): Chapter 1's quadratic, or network2's
+        cross-entropy (Chapter 3, Eq. 63).
+    init : {'normal', 'scaled'}, default 'normal'
+        Initial weights: Chapter 1's N(0, 1), or network2's N(0, 1/n_in).
+    lmbda : float, default 0.0
+        L2 regularisation (network2's ``lmbda``, :meth:`fastnn.Network.SGD`), >= 0; ``n``
+        is the number of samples each call trains on.
     early_stopping : bool, default False
         Hold out ``validation_fraction`` of the training data (stratified; split with
         ``random_state``) as ``evaluation_data`` and stop when its accuracy has not improved
@@ -227,6 +247,9 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
         n_jobs=None,
         warm_start=False,
         verbose=False,
+        cost="quadratic",
+        init="normal",
+        lmbda=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -241,6 +264,9 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
             n_jobs=n_jobs,
             warm_start=warm_start,
             verbose=verbose,
+            cost=cost,
+            init=init,
+            lmbda=lmbda,
         )
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -352,11 +378,12 @@ class SigmoidMLPClassifier(ClassifierMixin, _SigmoidMLP):
         return self._train(X, self._encoder.transform(y), 1, mini_batch_size, eta)
 
     def _check_same_network(self, hidden, dtype):
-        if hidden != self.network_.sizes[1:-1] or dtype != self.network_.dtype:
+        if (hidden, dtype, self.cost) != (self.network_.sizes[1:-1], self.network_.dtype, self.network_.cost_name):
             raise ValueError(
-                f"hidden_layer_sizes={hidden} and dtype={dtype.name!r} must match the fitted "
-                f"network ({self.network_.sizes[1:-1]}, {self.network_.dtype.name!r}) to continue "
-                "training it; set warm_start=False (or clone the estimator) to start a new one"
+                f"hidden_layer_sizes={hidden}, dtype={dtype.name!r} and cost={self.cost!r} must match the "
+                f"fitted network ({self.network_.sizes[1:-1]}, {self.network_.dtype.name!r}, "
+                f"{self.network_.cost_name!r}) to continue training it; set warm_start=False (or clone the "
+                "estimator) to start a new one"
             )
 
     def predict(self, X):
@@ -414,6 +441,8 @@ class SigmoidMLPRegressor(RegressorMixin, _SigmoidMLP):
     ----------
     hidden_layer_sizes, eta, mini_batch_size, epochs, dtype, random_state, n_jobs, warm_start, verbose
         As in :class:`SigmoidMLPClassifier`.
+    cost, init, lmbda
+        network2's options, as in :class:`SigmoidMLPClassifier`.
 
     Attributes
     ----------
@@ -493,11 +522,13 @@ class SigmoidMLPRegressor(RegressorMixin, _SigmoidMLP):
         X, y = validate_data(self, X, y, dtype=dtype, multi_output=True, y_numeric=True, reset=not continuing)
         Y = self._checked_targets(y)
         if continuing:
-            if Y.shape[1] != self.n_outputs_ or hidden != self.network_.sizes[1:-1] or dtype != self.network_.dtype:
+            fitted = (self.n_outputs_, self.network_.sizes[1:-1], self.network_.dtype, self.network_.cost_name)
+            if (Y.shape[1], hidden, dtype, self.cost) != fitted:
                 raise ValueError(
                     f"y has {Y.shape[1]} targets per sample, hidden_layer_sizes={hidden}, "
-                    f"dtype={dtype.name!r}: to continue the fitted network they must be "
-                    f"{self.n_outputs_}, {self.network_.sizes[1:-1]}, {self.network_.dtype.name!r}"
+                    f"dtype={dtype.name!r}, cost={self.cost!r}: to continue the fitted network they must be "
+                    f"{self.n_outputs_}, {self.network_.sizes[1:-1]}, {self.network_.dtype.name!r}, "
+                    f"{self.network_.cost_name!r}"
                 )
         else:
             self.n_outputs_ = Y.shape[1]

@@ -87,6 +87,21 @@ def test_fit_trains_exactly_the_network_sgd_trains(blobs, dtype):
     assert list(clf.classes_) == ["cat", "dog", "emu"] and clf.n_features_in_ == 3
 
 
+@pytest.mark.parametrize("Estimator", [SigmoidMLPClassifier, SigmoidMLPRegressor])
+def test_network2_options_train_exactly_what_the_network_trains(blobs, Estimator):
+    X, labels = blobs
+    y = labels if Estimator is SigmoidMLPClassifier else labels / 2.0
+    est = Estimator((7,), eta=0.5, mini_batch_size=8, epochs=3, random_state=4, cost="cross-entropy",
+                    init="scaled", lmbda=5.0).fit(X, y)
+    n_out = 3 if Estimator is SigmoidMLPClassifier else 1
+    net = fastnn.Network([3, 7, n_out], seed=4, cost="cross-entropy", init="scaled")
+    net.SGD((X, labels if n_out == 3 else y.reshape(-1, 1)), 3, 8, 0.5, lmbda=5.0, verbose=False)
+    np.testing.assert_array_equal(est.network_.params, net.params)
+    assert est.network_.cost_name == "cross-entropy"
+    with pytest.raises(ValueError, match=r"cost='quadratic'.* must .*'cross-entropy'"):
+        est.set_params(cost="quadratic", warm_start=True).fit(X, y)
+
+
 def test_string_labels_probabilities_and_score(blobs):
     X, labels = blobs
     y = np.array(["b", "a", "c"])[labels]
@@ -145,6 +160,9 @@ def test_warm_start_continues_the_network(blobs):
         ({"epochs": 0}, ValueError, "epochs must be >= 1"),
         ({"mini_batch_size": 1.5}, TypeError, "mini_batch_size must be an integer"),
         ({"dtype": "float16"}, ValueError, "dtype must be 'float32' or 'float64'"),
+        ({"cost": "hinge"}, ValueError, "cost must be one of"),
+        ({"init": "zeros"}, ValueError, "init must be one of"),
+        ({"lmbda": -1.0}, ValueError, "lmbda"),
     ],
 )
 def test_invalid_hyperparameters_are_named(blobs, params, error, fragment):
