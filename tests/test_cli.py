@@ -194,16 +194,19 @@ def test_the_same_output_twice_is_refused_before_training(tmp_path, capsys, monk
     assert "both name" in capsys.readouterr().err
 
 
-def _epochs_that(action):
-    real = kernels.sgd_epoch
+def _epochs_that(action, monkeypatch):
+    """Patch both epoch kernels (load_mnist's Datasets are bytes) to call ``action(k)`` on
+    the k-th epoch call before training it."""
     count = []
+    for name in ("sgd_epoch", "sgd_epoch_bytes"):
+        real = getattr(kernels, name)
 
-    def epoch(*args):
-        count.append(1)
-        action(len(count))
-        return real(*args)
+        def epoch(*args, real=real):
+            count.append(1)
+            action(len(count))
+            return real(*args)
 
-    return epoch
+        monkeypatch.setattr(kernels, name, epoch)
 
 
 def test_a_failed_save_keeps_the_trained_network(mnist_dir, tmp_path, monkeypatch, capsys):
@@ -217,7 +220,7 @@ def test_a_failed_save_keeps_the_trained_network(mnist_dir, tmp_path, monkeypatc
         if epoch == 1:
             out.rmdir()
 
-    monkeypatch.setattr(kernels, "sgd_epoch", _epochs_that(remove_results))
+    _epochs_that(remove_results, monkeypatch)
     code = cli.main(["train", "--sizes", "784,5,10", "--epochs", "1", "--seed", "0",
                      "--data-dir", str(mnist_dir), "--save", str(out / "net.npz")])
     err = capsys.readouterr().err
