@@ -46,6 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fastnn import _config, datasets, reference
+from fastnn._io import atomic_write
 from fastnn._version import __version__
 from fastnn.bench import roofline
 from fastnn.bench.calls import format_calls, measure_calls
@@ -834,7 +835,6 @@ def plot_report(report, path):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError('fastnn bench --plot needs matplotlib: pip install "fastnn[plot]"') from exc
-    from fastnn._io import atomic_write
 
     rows = report["rows"]
     impls = list(dict.fromkeys(r["impl"] for r in rows))
