@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = [
     "ALIGN", "W_OFF", "B_OFF", "N_IN", "N_OUT", "LD", "A_OFF",
-    "layer_table", "n_params", "scratch_width", "views", "aligned_copy",
+    "layer_table", "n_params", "scratch_width", "views", "aligned_copy", "aligned_zeros",
 ]
 
 #: Bytes: one cache line, one 512-bit vector. Parameter buffers and the kernels' scratch
@@ -112,3 +112,16 @@ def aligned_copy(a):
     out = buf[start : start + a.size]
     out[:] = a.reshape(-1)
     return out
+
+
+def aligned_zeros(shape, dtype):
+    """Zeros of ``shape`` and ``dtype``, C-contiguous, whose first element starts a cache line.
+
+    The kernels' scratch rows (see :func:`aligned_copy`).
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    pad = ALIGN // dtype.itemsize
+    buf = np.zeros(size + pad, dtype)
+    start = (-buf.ctypes.data) % ALIGN // dtype.itemsize
+    return buf[start : start + size].reshape(shape)

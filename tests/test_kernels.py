@@ -290,7 +290,7 @@ def test_parallel_blocks_partition_each_layer(min_block):
 def test_workspace_rows_start_on_cache_lines(dtype):
     net = fastnn.Network([784, 30, 10], dtype=dtype)
     for m in (1, 3, 10):
-        act, delta = kernels.workspace(net.layers, m, net.params)
+        act, delta = kernels.workspace(net.layers, m, net.dtype)
         for a in (act, delta):
             assert a.shape == (m, _layout.scratch_width(net.layers)) and a.flags.c_contiguous and not a.any()
             assert a.ctypes.data % 64 == 0 and a.strides[0] % 64 == 0

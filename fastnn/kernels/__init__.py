@@ -40,6 +40,7 @@ from fastnn.kernels.sgd import (  # noqa: E402
     total_cost,
     total_cost_csr,
     update_mini_batch,
+    weight_scales,
     workspace,
 )
 
@@ -48,5 +49,5 @@ __all__ = [
     "backprop", "block", "cache", "csr", "feedforward", "feedforward_csr",
     "feedforward_csr_bytes", "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_bytes",
     "sgd_epoch_parallel", "sigmoid",
-    "sigmoid_prime", "update_mini_batch", "workspace",
+    "sigmoid_prime", "update_mini_batch", "weight_scales", "workspace",
 ]

@@ -21,9 +21,13 @@ The book (``network.py``)      Here
                                each mini-batch decoded, then :func:`_step`
 =============================  ===========================================================
 
-Only Numba functions live here. They take arrays and scalars, never Python objects, and
-write into caller-allocated buffers; validation, allocation of outputs, randomness and
-the epoch loop belong to :mod:`fastnn.network`. The kernels take three bundles:
+Only Numba functions live here, and the thin Python entry points that allocate their
+scratch buffers and call them (allocating inside a kernel costs no time when it runs,
+but seconds of compilation the first time: Numba compiles ``np.zeros``, ``np.arange``
+and the like afresh for every caller). The kernels take arrays and scalars, never
+Python objects, and write into caller-allocated buffers; validation, allocation of
+outputs, randomness and the epoch loop belong to :mod:`fastnn.network`. The kernels
+take these bundles:
 
 ``net = (params, layers)``
     The flat parameter buffer and its layer table (:mod:`fastnn._layout`).
@@ -32,7 +36,7 @@ the epoch loop belong to :mod:`fastnn.network`. The kernels take three bundles:
     shape ``(n_samples, n_out)``.
 ``scratch = (act, delta)``
     :func:`workspace`: per-sample rows of activations and errors, layers ``1..L`` back
-    to back at the table's ``A_OFF``.
+    to back at the table's ``A_OFF``. Beside it ``wscale``, :func:`weight_scales`.
 ``objective = (cost_id, decay)``
     What the training kernels minimise: the cost (:data:`QUADRATIC`, Chapter 1's Eq. 6,
     or :data:`CROSS_ENTROPY`, Chapter 3's Eq. 63) and the weight decay factor
@@ -47,9 +51,9 @@ loops, their specification) or their vector code in :mod:`fastnn.kernels._llvm`
 import numpy as np
 from numba import prange
 
-from fastnn import _config
+from fastnn import _config, _layout
 from fastnn._config import jit
-from fastnn._layout import A_OFF, ALIGN, B_OFF, LD, N_IN, N_OUT, W_OFF
+from fastnn._layout import A_OFF, B_OFF, LD, N_IN, N_OUT, W_OFF
 from fastnn.kernels._cpu import flush_denormals, prefetch, set_mxcsr
 from fastnn.kernels._llvm import float64_from_bits
 
@@ -60,7 +64,7 @@ else:
 
 __all__ = [
     "QUADRATIC", "CROSS_ENTROPY", "COST_IDS", "softplus", "total_cost", "total_cost_csr",
-    "exp_nonpositive", "sigmoid_inplace", "sigmoid", "sigmoid_prime", "csr", "workspace",
+    "exp_nonpositive", "sigmoid_inplace", "sigmoid", "sigmoid_prime", "csr", "workspace", "weight_scales",
     "feedforward", "feedforward_csr", "feedforward_parallel", "backprop", "update_mini_batch",
     "sgd_epoch", "sgd_epoch_parallel", "block", "n_blocks", "sgd_epoch_bytes", "feedforward_csr_bytes",
 ]
@@ -126,10 +130,17 @@ def sigmoid_inplace(z):
         z[j] = (one if v >= 0 else e) / (one + e)
 
 
+@jit(inline="always")
+def _copy(src, i0, dst, j0, n):
+    """``dst[j0 : j0 + n] = src[i0 : i0 + n]`` (1-D), as a loop: see the note below."""
+    for k in range(n):
+        dst[j0 + k] = src[i0 + k]
+
+
 @jit
 def sigmoid(z, out):
-    """``out[k] = sigmoid(z[k])`` for 1-D arrays of one dtype."""
-    out[:] = z
+    """``out[k] = sigmoid(z[k])`` for 1-D arrays of one dtype and length."""
+    _copy(z, 0, out, 0, out.shape[0])
     sigmoid_inplace(out)
 
 
@@ -137,7 +148,7 @@ def sigmoid(z, out):
 def sigmoid_prime(z, out):
     """``out[k] = sigmoid'(z[k]) = sigmoid(z) * (1 - sigmoid(z))`` (Chapter 1, Eq. 3)."""
     one = z.dtype.type(1)
-    out[:] = z
+    _copy(z, 0, out, 0, out.shape[0])
     sigmoid_inplace(out)
     for k in range(out.shape[0]):
         out[k] = out[k] * (one - out[k])
@@ -263,28 +274,38 @@ def csr(X):
     return data, indices, indptr
 
 
-@jit
-def _zeros_aligned(rows, cols, dtype_like):
-    """Zeros of shape ``(rows, cols)`` whose first element starts a cache line.
+def workspace(layers, m, dtype):
+    """The scratch bundle ``(act, delta)`` for batches of up to ``m`` samples (Python).
 
-    Numba aligns arrays to 32 bytes; a 64-byte vector load from a 32-byte boundary
-    touches two cache lines.
+    Both zeros of shape ``(m, width)`` and ``dtype``, width the sum of the layers' padded
+    outputs (:func:`fastnn._layout.scratch_width`), starting on a cache line; the padding
+    of ``delta`` is never written and stays 0.
     """
-    pad = ALIGN // dtype_like.itemsize
-    buf = np.zeros(rows * cols + pad, dtype_like.dtype)
-    start = (-buf.ctypes.data) % ALIGN // dtype_like.itemsize
-    return buf[start : start + rows * cols].reshape((rows, cols))
+    width = _layout.scratch_width(layers)
+    return _layout.aligned_zeros((m, width), dtype), _layout.aligned_zeros((m, width), dtype)
 
 
-@jit
-def workspace(layers, m, dtype_like):
-    """The scratch bundle ``(act, delta)`` for batches of up to ``m`` samples.
+def weight_scales(layers):
+    """``wscale``, float64 of shape ``(2, n_layers)``, all 1 (Python): see :func:`_step`.
 
-    Both of shape ``(m, width)``, width the sum of the layers' padded outputs; the
-    padding of ``delta`` is never written and stays 0.
+    Row 0 holds each weight layer's current scale ``s`` (its weights are ``s`` times the
+    stored ones), row 1 the next one, after a step's weight decay.
     """
-    width = layers[-1, A_OFF] + layers[-1, LD]
-    return _zeros_aligned(m, width, dtype_like), _zeros_aligned(m, width, dtype_like)
+    return np.ones((2, layers.shape[0]))
+
+
+def _chunk_buffers(layers, dtype):
+    """``(act, wscale, rows)`` of the one-off kernels, which go :data:`_CHUNK` samples at a time."""
+    return workspace(layers, _CHUNK, dtype)[0], weight_scales(layers), np.empty(_CHUNK, np.int64)
+
+
+@jit(inline="always")
+def _chunk(rows, first, stop):
+    """``rows[:n] = first, first + 1, ...``, up to :data:`_CHUNK` samples before ``stop``; returns that view."""
+    n = min(rows.shape[0], stop - first)
+    for s in range(n):
+        rows[s] = first + s
+    return rows[:n]
 
 
 # Feedforward (Eq. 4)
@@ -294,9 +315,11 @@ def workspace(layers, m, dtype_like):
 def _start_z(params, b_off, c0, n, wscale_l, act, s, o0):
     """``z = b`` for units ``[c0, c0 + n)`` before the weighted sum; 0 if the weights are scaled."""
     if wscale_l == 1.0:
-        act[s, o0 : o0 + n] = params[b_off + c0 : b_off + c0 + n]
+        for j in range(n):
+            act[s, o0 + j] = params[b_off + c0 + j]
     else:
-        act[s, o0 : o0 + n] = 0
+        for j in range(n):
+            act[s, o0 + j] = 0
 
 
 @jit(inline="always")
@@ -442,43 +465,54 @@ def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wsca
                 buf[b_off + j] += scale * delta[s, d0 + j]
 
 
-@jit
 def backprop(net, X, Y, grad, cost_id):
     """Sum over the rows of ``X`` of the gradient of C_x (the cost ``cost_id``) into ``grad``.
 
     ``grad`` (overwritten) has the layout of ``params``. Returns the summed cost.
     """
     params, layers = net
-    data, indices, indptr = csr(X)
-    act, delta = workspace(layers, _CHUNK, params)
-    wscale = _weight_scales(layers)
-    grad[:] = 0
+    act, wscale, rows = _chunk_buffers(layers, params.dtype)
+    return _backprop(net, csr(X), Y, grad, cost_id, (act, np.zeros_like(act)), wscale, rows)
+
+
+@jit
+def _backprop(net, x_csr, Y, grad, cost_id, scratch, wscale, chunk):
+    params, layers = net
+    data, indices, indptr = x_csr
+    act, delta = scratch
+    n = indptr.shape[0] - 1
+    for k in range(grad.shape[0]):
+        grad[k] = 0
     cost = 0.0
-    for start in range(0, X.shape[0], _CHUNK):
-        rows = np.arange(start, min(start + _CHUNK, X.shape[0]))
+    for start in range(0, n, _CHUNK):
+        rows = _chunk(chunk, start, n)
         _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
         cost += _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
         _accumulate(grad, layers, data, indices, indptr, rows, act, delta, 1.0, wscale[1])
     return cost
 
 
-@jit
 def total_cost(net, X, Y, cost_id):
     """Sum over the rows of ``X`` of C_x, the cost ``cost_id`` (Eq. 6 or Eq. 63), serially."""
     return total_cost_csr(net, csr(X), Y, cost_id)
 
 
-@jit
 def total_cost_csr(net, x_csr, Y, cost_id):
     """:func:`total_cost` of the CSR inputs ``x_csr = (data, indices, indptr)``."""
     params, layers = net
+    act, wscale, rows = _chunk_buffers(layers, params.dtype)
+    return _total_cost_csr(net, x_csr, Y, cost_id, (act, np.zeros_like(act)), wscale, rows)
+
+
+@jit
+def _total_cost_csr(net, x_csr, Y, cost_id, scratch, wscale, chunk):
+    params, layers = net
     data, indices, indptr = x_csr
+    act, delta = scratch
     n = indptr.shape[0] - 1
-    act, delta = workspace(layers, _CHUNK, params)
-    wscale = _weight_scales(layers)
     cost = 0.0
     for start in range(0, n, _CHUNK):
-        rows = np.arange(start, min(start + _CHUNK, n))
+        rows = _chunk(chunk, start, n)
         _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
         cost += _output_error(layers, Y, rows, act, delta, cost_id)
     return cost
@@ -500,9 +534,10 @@ _RESCALE_BELOW = 1.0 / 1024.0
 
 
 @jit(inline="always")
-def _weight_scales(layers):
-    """``wscale``: row 0 each layer's current scale ``s``, row 1 the next (after a step); all 1."""
-    return np.ones((2, layers.shape[0]))
+def _next_scales(wscale):
+    """``wscale[0] = wscale[1]``: the scales after a step become the current ones."""
+    for l in range(wscale.shape[1]):
+        wscale[0, l] = wscale[1, l]
 
 
 @jit(inline="always")
@@ -558,16 +593,20 @@ def _step(params, layers, inputs, rows, eta, scratch, objective, wscale):
     _forward(params, layers, data, indices, indptr, rows, act, wscale[0], cost_id == CROSS_ENTROPY)
     cost = _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
     _accumulate(params, layers, data, indices, indptr, rows, act, delta, step, wscale[1])
-    wscale[0, :] = wscale[1, :]
+    _next_scales(wscale)
     return cost
 
 
-@jit
 def update_mini_batch(net, inputs, rows, eta, objective):
     """One mini-batch step on the samples ``rows``; returns the batch's summed cost."""
     params, layers = net
-    scratch = workspace(layers, rows.shape[0], params)
-    wscale = _weight_scales(layers)
+    return _update_mini_batch(net, inputs, rows, eta, objective, workspace(layers, rows.shape[0], params.dtype),
+                              weight_scales(layers))
+
+
+@jit
+def _update_mini_batch(net, inputs, rows, eta, objective, scratch, wscale):
+    params, layers = net
     mxcsr = flush_denormals()
     cost = _step(params, layers, inputs, rows, eta, scratch, objective, wscale)
     _rescale_all(params, layers, wscale)
@@ -607,7 +646,6 @@ def _prefetch_ahead(inputs, perm, stop, m):
     _prefetch_inputs(inputs, perm[stop : min(stop + m, n)])
 
 
-@jit
 def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective):
     """One epoch of stochastic gradient descent over the samples ``perm`` (Eq. 20-21).
 
@@ -618,10 +656,15 @@ def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective):
     so ``params`` holds the weights between epochs.
     """
     params, layers = net
+    scratch = workspace(layers, min(mini_batch_size, perm.shape[0]), params.dtype)
+    return _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, weight_scales(layers))
+
+
+@jit
+def _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, wscale):
+    params, layers = net
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    scratch = workspace(layers, m, params)
-    wscale = _weight_scales(layers)
     mxcsr = flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
@@ -727,7 +770,6 @@ def _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act,
     set_mxcsr(mxcsr)
 
 
-@jit(parallel=True)
 def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_threads, min_block):
     """:func:`sgd_epoch` with each layer's units split over ``n_threads`` threads.
 
@@ -738,13 +780,20 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_thr
     this computes what :func:`sgd_epoch` does, only slower.
     """
     params, layers = net
+    scratch = workspace(layers, min(mini_batch_size, perm.shape[0]), params.dtype)
+    return _sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_threads, min_block, scratch,
+                               weight_scales(layers))
+
+
+@jit(parallel=True)
+def _sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_threads, min_block, scratch, wscale):
+    params, layers = net
     data, indices, indptr, Y = inputs
     n_layers = layers.shape[0]
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    act, delta = workspace(layers, m, params)
+    act, delta = scratch
     cost_id, decay = objective
-    wscale = _weight_scales(layers)
     out_ld = layers[n_layers - 1, LD]
     mxcsr = flush_denormals()
     cost = 0.0
@@ -776,7 +825,7 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_thr
                 for b in prange(nb):
                     c0, c1 = block(ld, nb, b)
                     _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, step, wscale)
-        wscale[0, :] = wscale[1, :]
+        _next_scales(wscale)
     _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
     return cost
@@ -789,35 +838,36 @@ _CHUNK = 64  # rows per pass of the one-off kernels: scratch stays in cache
 
 
 @jit
-def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop):
-    act, _ = workspace(layers, _CHUNK, params)
-    wscale = _weight_scales(layers)
+def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop, act, wscale, chunk):
+    """``out[r] = a^L(x_r)`` for the rows ``[start, stop)``, :data:`_CHUNK` at a time."""
     o0 = layers[-1, A_OFF]
     n_out = layers[-1, N_OUT]
     for first in range(start, stop, _CHUNK):
-        rows = np.arange(first, min(first + _CHUNK, stop))
+        rows = _chunk(chunk, first, stop)
         _forward(params, layers, data, indices, indptr, rows, act, wscale[0], False)
         for s in range(rows.shape[0]):
-            out[rows[s], :] = act[s, o0 : o0 + n_out]
+            for j in range(n_out):
+                out[rows[s], j] = act[s, o0 + j]
 
 
-@jit
 def feedforward_csr(net, x_csr, out):
     """``out[r] = a^L(x_r)`` for every row of the CSR inputs ``x_csr`` (Eq. 4), see :func:`csr`."""
     params, layers = net
-    data, indices, indptr = x_csr
-    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1)
+    _feedforward_csr(net, x_csr, out, *_chunk_buffers(layers, params.dtype))
 
 
 @jit
+def _feedforward_csr(net, x_csr, out, act, wscale, chunk):
+    params, layers = net
+    data, indices, indptr = x_csr
+    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1, act, wscale, chunk)
+
+
 def feedforward(net, X, out):
     """``out[r] = a^L(X[r])`` for every row (Eq. 4), serially."""
-    params, layers = net
-    data, indices, indptr = csr(X)
-    _feedforward_rows(params, layers, data, indices, indptr, out, 0, X.shape[0])
+    feedforward_csr(net, csr(X), out)
 
 
-@jit(parallel=True)
 def feedforward_parallel(net, X, out, n_chunks):
     """As :func:`feedforward`, rows split into ``n_chunks`` chunks run on Numba's threads.
 
@@ -825,10 +875,19 @@ def feedforward_parallel(net, X, out, n_chunks):
     the number of threads.
     """
     params, layers = net
-    data, indices, indptr = csr(X)
-    n = X.shape[0]
+    act = _layout.aligned_zeros((n_chunks, _CHUNK, _layout.scratch_width(layers)), params.dtype)
+    _feedforward_parallel(net, csr(X), out, act, weight_scales(layers), np.empty((n_chunks, _CHUNK), np.int64))
+
+
+@jit(parallel=True)
+def _feedforward_parallel(net, x_csr, out, act, wscale, chunks):
+    params, layers = net
+    data, indices, indptr = x_csr
+    n = indptr.shape[0] - 1
+    n_chunks = chunks.shape[0]
     for c in prange(n_chunks):
-        _feedforward_rows(params, layers, data, indices, indptr, out, c * n // n_chunks, (c + 1) * n // n_chunks)
+        _feedforward_rows(params, layers, data, indices, indptr, out, c * n // n_chunks, (c + 1) * n // n_chunks,
+                          act[c], wscale, chunks[c])
 
 
 # Inputs stored as bytes
@@ -841,17 +900,16 @@ def feedforward_parallel(net, X, out, n_chunks):
 # ``X / 255`` bit for bit, while the data set stays a byte (and a uint16 column) per
 # non-zero pixel.
 
-@jit
-def _batch_buffers(layers, m, dtype_like):
-    """``(batch, rows)``: an inputs bundle for up to ``m`` decoded samples, and ``0..m-1``."""
-    n_in, n_out = layers[0, N_IN], layers[-1, N_OUT]
+def _batch_buffers(layers, m, dtype):
+    """``(batch, rows)``: an inputs bundle for up to ``m`` decoded samples, and ``0..m-1`` (Python)."""
+    n_in, n_out = int(layers[0, N_IN]), int(layers[-1, N_OUT])
     batch = (
-        np.empty(m * n_in + 1, dtype_like.dtype),
+        np.empty(m * n_in + 1, dtype),
         np.empty(m * n_in + 1, np.int32),
         np.zeros(m + 1, np.int64),
-        np.zeros((m, n_out), dtype_like.dtype),
+        np.zeros((m, n_out), dtype),
     )
-    return batch, np.arange(m)
+    return batch, np.arange(m, dtype=np.int64)
 
 
 @jit(inline="always")
@@ -868,7 +926,6 @@ def _decode_inputs(codes, indices, indptr, table, rows, batch):
         b_indptr[s + 1] = k
 
 
-@jit
 def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
     """:func:`sgd_epoch` on ``inputs`` whose values are byte codes of ``table``; the same result.
 
@@ -876,13 +933,19 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
     ``objective`` as for :func:`sgd_epoch`.
     """
     params, layers = net
+    m = min(mini_batch_size, perm.shape[0])
+    batch, local = _batch_buffers(layers, m, params.dtype)
+    return _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective,
+                            workspace(layers, m, params.dtype), weight_scales(layers), batch, local)
+
+
+@jit
+def _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, scratch, wscale, batch, local):
+    params, layers = net
     codes, indices, indptr, Y = inputs
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    scratch = workspace(layers, m, params)
-    batch, local = _batch_buffers(layers, m, params)
     b_Y = batch[3]
-    wscale = _weight_scales(layers)
     mxcsr = flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
@@ -891,27 +954,32 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
         rows = perm[start:stop]
         _decode_inputs(codes, indices, indptr, table, rows, batch)
         for s in range(rows.shape[0]):
-            b_Y[s, :] = Y[rows[s], :]
+            for j in range(b_Y.shape[1]):
+                b_Y[s, j] = Y[rows[s], j]
         cost += _step(params, layers, batch, local[: stop - start], eta, scratch, objective, wscale)
     _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
     return cost
 
 
-@jit
 def feedforward_csr_bytes(net, x_csr, table, out):
     """:func:`feedforward_csr` of inputs whose values are byte codes of ``table``."""
     params, layers = net
+    batch, local = _batch_buffers(layers, _CHUNK, params.dtype)
+    _feedforward_csr_bytes(net, x_csr, table, out, *_chunk_buffers(layers, params.dtype), batch, local)
+
+
+@jit
+def _feedforward_csr_bytes(net, x_csr, table, out, act, wscale, chunk, batch, local):
+    params, layers = net
     codes, indices, indptr = x_csr
-    act, _ = workspace(layers, _CHUNK, params)
-    wscale = _weight_scales(layers)
-    batch, local = _batch_buffers(layers, _CHUNK, params)
     o0 = layers[-1, A_OFF]
     n_out = layers[-1, N_OUT]
     n = indptr.shape[0] - 1
     for first in range(0, n, _CHUNK):
-        rows = np.arange(first, min(first + _CHUNK, n))
+        rows = _chunk(chunk, first, n)
         _decode_inputs(codes, indices, indptr, table, rows, batch)
         _forward(params, layers, batch[0], batch[1], batch[2], local[: rows.shape[0]], act, wscale[0], False)
         for s in range(rows.shape[0]):
-            out[rows[s], :] = act[s, o0 : o0 + n_out]
+            for j in range(n_out):
+                out[rows[s], j] = act[s, o0 + j]
