@@ -124,7 +124,8 @@ def _cmd_train(args):
         f"eta {args.eta}"
     )
     t0 = time.perf_counter()
-    compile_kernels(args.dtype, parallel=net.splits(n_jobs, args.mini_batch_size))
+    splits = net.splits(n_jobs, args.mini_batch_size)  # the split epoch reads values, the evaluation bytes
+    compile_kernels(args.dtype, parallel=splits, inputs="both" if splits else "bytes")
     where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
     print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
     monitor = tuple(args.monitor or ())

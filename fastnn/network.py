@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
-from fastnn.data import Dataset, bytes_csr, prepare_arrays
+from fastnn.data import Dataset, bytes_csr, float_csr, prepare_arrays
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import (
     check_choice,
@@ -640,7 +640,7 @@ class Network:
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks, not splits)
         self.check_params("SGD")
         check_decay(eta, lmbda, data.n)
-        compile_kernels(self.dtype, parallel=splits)
+        compile_kernels(self.dtype, parallel=splits, inputs=data.input_kinds())
         stop = threading.Event()
         progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
         try:
@@ -755,7 +755,7 @@ class Network:
         times :meth:`run_epoch` on ``.inputs``); pass the result to :meth:`train_arrays`.
         """
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
-        compile_kernels(self.dtype)
+        compile_kernels(self.dtype, inputs=data.input_kinds())
         return data
 
     def train_arrays(
@@ -1013,6 +1013,11 @@ class _Prepared:
         _X, Y, _labels, x_csr = sets["training"]
         self.inputs = (*x_csr[:3], Y, *x_csr[3:])
 
+    def input_kinds(self):
+        """``'bytes'``, ``'values'`` or ``'both'``: what the sets' kernels read (:func:`compile_kernels`)."""
+        kinds = {"bytes" if len(x_csr) == 4 else "values" for _X, _Y, _labels, x_csr in self.sets.values()}
+        return kinds.pop() if len(kinds) == 1 else "both"
+
 
 def _quadratic_cost(out, Y):
     """C = 1/(2n) sum_x |y(x) - a|^2 (Eq. 6), summed in float64."""
@@ -1070,60 +1075,74 @@ def load(path):
 _compiled = set()
 
 
-def compile_kernels(dtype="float64", *, parallel=False):
+def compile_kernels(dtype="float64", *, parallel=False, inputs="both"):
     """Compile (or load from Numba's cache) the training kernels for ``dtype``.
 
-    Runs each kernel :meth:`Network.SGD` uses once on a tiny network (the CSR
-    conversion, the epoch, the feedforward of the evaluation), so a later call does not
-    pay for compilation; :meth:`Network.feedforward` and :meth:`Network.cost` compile
-    theirs on first use. Cheap after the first call in a process.
+    Runs each kernel :meth:`Network.SGD` uses once on a tiny network (building the
+    inputs' index, the epoch, the feedforward of the evaluation), so a later call does
+    not pay for compilation; :meth:`Network.feedforward` on raw arrays, :meth:`Network.cost`
+    and :meth:`Network.backprop` compile theirs on first use. Cheap after the first call
+    in a process. :meth:`Network.SGD` calls it with what its data needs.
 
     Parameters
     ----------
     dtype : {'float64', 'float32'}
     parallel : bool, default False
         Also the parallel epoch kernel of ``Network.SGD(n_jobs > 1)`` (seconds more the
-        first time; :meth:`Network.SGD` asks for it when it will split a layer).
+        first time; :meth:`Network.SGD` asks for it when it will split a layer). It reads
+        values: ``inputs='bytes'`` compiles the values' kernels too when it is set.
+    inputs : {'both', 'bytes', 'values'}, default 'both'
+        The kernels of which data: ``'bytes'`` for a :class:`fastnn.Dataset` of uint8
+        images (what :func:`fastnn.load_mnist` returns, so all that ``fastnn train``
+        needs), ``'values'`` for float data (raw arrays, a Dataset of floats), or both.
 
     Returns
     -------
     float
         Seconds spent, 0.0 if already compiled in this process.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``dtype`` or ``inputs``.
     """
     dt = check_dtype(dtype)
-    wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel else [])
-    if all(key in _compiled for key in wanted):
+    if inputs not in _INPUT_KINDS:
+        raise ValueError(f"inputs must be one of {sorted(_INPUT_KINDS)}, got {inputs!r}")
+    wanted = _INPUT_KINDS[inputs] | ({"values", "parallel"} if parallel else set())
+    if all((dt, kind) in _compiled for kind in wanted):
         return 0.0
     with _compile_lock:  # one thread compiles; the others then find the kernels ready
-        return _compile_kernels(dt, parallel)
+        return _compile_kernels(dt, wanted)
 
 
+_INPUT_KINDS = {"both": {"bytes", "values"}, "bytes": {"bytes"}, "values": {"values"}}
 _compile_lock = threading.Lock()
 
 
-def _compile_kernels(dt, parallel_too):
-    wanted = [(dt, "serial")] + ([(dt, "parallel")] if parallel_too else [])
-    if all(key in _compiled for key in wanted):
-        return 0.0
+def _compile_kernels(dt, wanted):
+    wanted = [kind for kind in ("bytes", "values", "parallel") if kind in wanted and (dt, kind) not in _compiled]
     t0 = time.perf_counter()
     net = Network([3, 2, 2], seed=0, dtype=dt)
-    X = np.zeros((2, 3), dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
-    data, indices, indptr = kernels.csr(X)
-    inputs = (data, indices, indptr, Y)
-    if (dt, "serial") not in _compiled:
-        kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
-        kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
-        kernels.feedforward(net._bundle(), X, Y)
-        codes, indices, indptr = bytes_csr(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
-        table = np.zeros(256, dt)
-        kernels.sgd_epoch_bytes(net._bundle(), (codes, indices, indptr, Y), table, perm, 1, 0.1, net._objective())
-        kernels.feedforward_csr_bytes(net._bundle(), (codes, indices, indptr), table, Y)
-        _compiled.add((dt, "serial"))
-    if parallel_too and (dt, "parallel") not in _compiled:
-        with parallel.parallel_region() as parallel_ok:
-            if parallel_ok:  # else the serial kernel runs instead (see parallel.parallel_region)
+    for kind in wanted:
+        if kind != "bytes":
+            data, indices, indptr, _, _ = float_csr(np.zeros((2, 3), dt), dt)  # as raw data and float Datasets hold it
+            inputs = (data, indices, indptr, Y)
+        if kind == "bytes":
+            codes, b_indices, b_indptr = bytes_csr(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
+            table = np.zeros(256, dt)
+            kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
+                                    net._objective())
+            kernels.feedforward_csr_bytes(net._bundle(), (codes, b_indices, b_indptr), table, Y)
+        elif kind == "values":
+            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
+            kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+        else:
+            with parallel.parallel_region() as parallel_ok:
+                if not parallel_ok:  # the serial kernel runs instead (see parallel.parallel_region)
+                    continue
                 kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, net._objective(), 2, 1)
-                _compiled.add((dt, "parallel"))
+        _compiled.add((dt, kind))
     return time.perf_counter() - t0

@@ -108,7 +108,7 @@ def test_cache_dir_is_where_numba_caches():
     if _config.JIT_DISABLED or not _config.CACHE:
         assert directory is None
     else:
-        assert directory is not None and any(directory.glob("sgd.sgd_epoch-*.nbi"))
+        assert directory is not None and any(directory.glob("sgd._sgd_epoch-*.nbi"))
 
 
 def test_import_without_a_writable_cache_falls_back_to_memory():

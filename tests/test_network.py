@@ -645,6 +645,41 @@ def test_compile_kernels_can_warm_the_parallel_kernel():
     assert fastnn.compile_kernels("float64") == 0.0
 
 
+def test_compile_kernels_compiles_only_what_the_inputs_need(monkeypatch):
+    import fastnn.network as network_module
+
+    ran = []
+    for name in ("sgd_epoch", "feedforward_csr", "sgd_epoch_bytes", "feedforward_csr_bytes"):
+        monkeypatch.setattr(kernels, name, lambda *args, name=name: ran.append(name))
+    monkeypatch.setattr(network_module, "_compiled", set())
+    fastnn.compile_kernels("float64", inputs="bytes")  # what `fastnn train` needs
+    assert ran == ["sgd_epoch_bytes", "feedforward_csr_bytes"]
+    assert fastnn.compile_kernels("float64", inputs="bytes") == 0.0 and len(ran) == 2
+    fastnn.compile_kernels("float64")  # both: only the values' kernels are left
+    assert ran[2:] == ["sgd_epoch", "feedforward_csr"]
+    assert fastnn.compile_kernels("float64", inputs="values") == 0.0 and len(ran) == 4
+
+
+def test_sgd_compiles_the_kernels_of_its_data(monkeypatch):
+    import fastnn.network as network_module
+
+    asked = []
+    real = network_module.compile_kernels
+    monkeypatch.setattr(network_module, "compile_kernels", lambda *a, **k: asked.append(k["inputs"]) or real(*a, **k))
+    X, y = small_problem()
+    net = fastnn.Network([X.shape[1], 5, 3], seed=0)
+    net.SGD((X, y), 1, 10, 1.0, verbose=False)
+    images = fastnn.Dataset((X * 255).astype(np.uint8), y)
+    net.SGD(images, 1, 10, 1.0, verbose=False)
+    net.SGD(images, 1, 10, 1.0, test_data=(X, y), verbose=False)
+    assert asked == ["values", "bytes", "both"]
+
+
+def test_compile_kernels_refuses_unknown_inputs():
+    with pytest.raises(ValueError, match=r"inputs must be one of \['both', 'bytes', 'values'\], got 'pixels'"):
+        fastnn.compile_kernels("float64", inputs="pixels")
+
+
 def test_params_assignment_copies_into_the_one_buffer():
     a, b = fastnn.Network([5, 4, 3], seed=0), fastnn.Network([5, 4, 3], seed=1)
     buffer = b.params
