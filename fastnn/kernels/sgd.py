@@ -820,7 +820,8 @@ def _sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_th
             nb = n_blocks(ld, n_threads, min_block)
             raw = l == n_layers - 1  # the output layer as z, see _forward
             if nb == 1:
-                _forward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act, wscale[0, l], raw)
+                c0, c1 = block(ld, 1, 0)  # (0, ld), as integers: a literal 0 would compile a second _forward_block
+                _forward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, wscale[0, l], raw)
             else:
                 for b in prange(nb):
                     c0, c1 = block(ld, nb, b)
@@ -832,7 +833,8 @@ def _sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_th
             ld = layers[l - 1, LD]  # layer l's units, padded
             nb = n_blocks(ld, n_threads, min_block)
             if nb == 1:
-                _backward_block(params, layers, l, 0, ld, data, indices, indptr, rows, act, delta, step, wscale)
+                c0, c1 = block(ld, 1, 0)
+                _backward_block(params, layers, l, c0, c1, data, indices, indptr, rows, act, delta, step, wscale)
             else:
                 for b in prange(nb):
                     c0, c1 = block(ld, nb, b)
@@ -866,14 +868,9 @@ def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop, a
 def feedforward_csr(net, x_csr, out):
     """``out[r] = a^L(x_r)`` for every row of the CSR inputs ``x_csr`` (Eq. 4), see :func:`csr`."""
     params, layers = net
-    _feedforward_csr(net, x_csr, out, *_chunk_buffers(layers, params.dtype))
-
-
-@jit
-def _feedforward_csr(net, x_csr, out, act, wscale, chunk):
-    params, layers = net
     data, indices, indptr = x_csr
-    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1, act, wscale, chunk)
+    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1,
+                      *_chunk_buffers(layers, params.dtype))
 
 
 def feedforward(net, X, out):
