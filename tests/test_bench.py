@@ -143,6 +143,7 @@ def tiny_run(mnist_dir, tmp_path_factory):
     return json.loads(path.read_text()), out.read_text(), path.with_suffix(".png")
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_sane_rows(tiny_run):
     report, _stdout, _png = tiny_run
     rows = {row["impl"]: row for row in report["rows"]}
@@ -177,6 +178,7 @@ def test_tiny_run_reports_sane_rows(tiny_run):
     assert rows["numba"]["test_accuracy"] == pytest.approx(rows["numpy-matrix"]["test_accuracy"], abs=2e-3)
 
 
+@pytest.mark.slow
 def test_tiny_run_counts_the_real_non_zeros(tiny_run, mnist_dir):
     import numpy as np
 
@@ -191,6 +193,7 @@ def test_tiny_run_counts_the_real_non_zeros(tiny_run, mnist_dir):
     assert roof["bound_s"] == pytest.approx(max(roof["stream_s"], roof["fma_s"]) + roof["dense_s"])
 
 
+@pytest.mark.slow
 def test_tiny_run_draws_the_figure(tiny_run):
     from PIL import Image
 
@@ -200,6 +203,7 @@ def test_tiny_run_draws_the_figure(tiny_run):
     assert f"Wrote the figure to {png}" in stdout
 
 
+@pytest.mark.slow
 def test_tiny_run_records_the_machine_and_command(tiny_run):
     report, stdout, _png = tiny_run
     machine = report["machine"]
@@ -219,6 +223,7 @@ def _perf_table(*args):
     return subprocess.run([sys.executable, str(PERF_TABLE), *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_perf_table_rewrites_only_the_marked_section(tiny_run, tmp_path):
     report, _, _png = tiny_run
     bench_json = tmp_path / "bench.json"
@@ -241,6 +246,7 @@ def test_perf_table_rewrites_only_the_marked_section(tiny_run, tmp_path):
     assert readme.read_text() == text
 
 
+@pytest.mark.slow
 def test_perf_table_falls_back_without_markers(tiny_run, tmp_path):
     report, _, _png = tiny_run
     bench_json = tmp_path / "bench.json"
@@ -273,6 +279,7 @@ def test_perf_table_refuses_other_json(tmp_path):
 THREADS_REPORT = REPO / "tools" / "threads_report.py"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
 def test_threads_report_measures_and_rewrites_only_its_section(mnist_dir, tmp_path):
     """A tiny real run: one unsplit and one split network, and two networks at once."""

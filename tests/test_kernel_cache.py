@@ -47,6 +47,7 @@ def run(root, **env):
 needs_jit = pytest.mark.skipif(_config.JIT_DISABLED, reason="nothing is compiled or cached without the JIT")
 
 
+@pytest.mark.slow
 @needs_jit
 def test_guard_drops_entries_compiled_against_an_edited_helper(tmp_path):
     """Numba keys a cached kernel by its own file only: ``sigmoid`` (sgd.py) would keep serving
@@ -69,6 +70,7 @@ def test_guard_drops_entries_compiled_against_an_edited_helper(tmp_path):
     assert after[2] > 0 and after[0][1] == pytest.approx(0.2, rel=1e-15)
 
 
+@pytest.mark.slow
 @needs_jit
 def test_non_default_fastmath_hits_its_own_cache(tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path), "FASTNN_FASTMATH": "reassoc,contract"}
