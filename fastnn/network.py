@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnn import _config, _layout, kernels, onnx, parallel, persistence, training, validation
 from fastnn._layout import LD
-from fastnn.data import Dataset, bytes_csr, float_csr, prepare_arrays
+from fastnn.data import Dataset, prepare_arrays
 from fastnn.training import EpochResult, History, TrainingInterrupted
 from fastnn.validation import (
     check_choice,
@@ -1126,19 +1126,20 @@ def _compile_kernels(dt, wanted):
     net = Network([3, 2, 2], seed=0, dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
     perm = np.arange(2, dtype=np.int64)
+    # Two samples without non-zero inputs, in the arrays' types the data sets hold (built here:
+    # the kernels that build them compile when a data set is made, for its arrays' layout).
+    indptr = np.zeros(3, np.int64)
+    inputs = (np.zeros(0, dt), np.zeros(0, np.int32), indptr, Y)
     for kind in wanted:
-        if kind != "bytes":
-            data, indices, indptr, _, _ = float_csr(np.zeros((2, 3), dt), dt)  # as raw data and float Datasets hold it
-            inputs = (data, indices, indptr, Y)
         if kind == "bytes":
-            codes, b_indices, b_indptr = bytes_csr(np.zeros((2, 3), np.uint8), np.uint16)  # as Datasets hold them
+            codes, b_indices, b_indptr = np.zeros(0, np.uint8), np.zeros(0, np.uint16), indptr
             table = np.zeros(256, dt)
             kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
                                     net._objective())
             kernels.feedforward_csr_bytes(net._bundle(), (codes, b_indices, b_indptr), table, Y)
         elif kind == "values":
             kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
-            kernels.feedforward_csr(net._bundle(), (data, indices, indptr), Y)
+            kernels.feedforward_csr(net._bundle(), inputs[:3], Y)
         else:
             with parallel.parallel_region() as parallel_ok:
                 if not parallel_ok:  # the serial kernel runs instead (see parallel.parallel_region)
