@@ -610,20 +610,13 @@ def _step(params, layers, inputs, rows, eta, scratch, objective, wscale):
 
 
 def update_mini_batch(net, inputs, rows, eta, objective):
-    """One mini-batch step on the samples ``rows``; returns the batch's summed cost."""
-    params, layers = net
-    return _update_mini_batch(net, inputs, rows, eta, objective, workspace(layers, rows.shape[0], params.dtype),
-                              weight_scales(layers))
+    """One mini-batch step on the samples ``rows``; returns the batch's summed cost.
 
-
-@jit
-def _update_mini_batch(net, inputs, rows, eta, objective, scratch, wscale):
-    params, layers = net
-    mxcsr = flush_denormals()
-    cost = _step(params, layers, inputs, rows, eta, scratch, objective, wscale)
-    _rescale_all(params, layers, wscale)
-    set_mxcsr(mxcsr)
-    return cost
+    An epoch whose one mini-batch is ``rows`` (:func:`sgd_epoch`): the same operations,
+    and no kernel of its own to compile.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return sgd_epoch(net, inputs, rows, max(rows.shape[0], 1), eta, objective)
 
 
 # The epoch
