@@ -22,7 +22,7 @@ class NumbaEpoch:
     def __init__(self, net):
         self.net = net
         self.params = _layout.aligned_copy(net.params)  # a copy, on a cache line as the network's
-        self.layers = np.array(net.layers)  # writable, as Network._bundle() passes it: one specialisation
+        self.layers = net.layers  # the kernels take it read-only, whoever passes it
         self._indexed = (None, None, None)
 
     def _inputs(self, X, Y):

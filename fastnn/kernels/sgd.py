@@ -294,6 +294,20 @@ def weight_scales(layers):
     return np.ones((2, layers.shape[0]))
 
 
+def _frozen(net):
+    """``net`` with its layer table read-only, the one form the compiled kernels are given.
+
+    Numba compiles a kernel once per argument types, and a writable and a read-only table
+    are two types (``Network.layers`` is read-only): without this, a test or a caller
+    passing either doubled the compile time.
+    """
+    params, layers = net
+    if layers.flags.writeable:
+        layers = layers.view()
+        layers.flags.writeable = False
+    return params, layers
+
+
 def _chunk_buffers(layers, dtype):
     """``(act, wscale, rows)`` of the one-off kernels, which go :data:`_CHUNK` samples at a time."""
     return workspace(layers, _CHUNK, dtype)[0], weight_scales(layers), np.empty(_CHUNK, np.int64)
@@ -482,7 +496,7 @@ def backprop(net, X, Y, grad, cost_id):
 
     ``grad`` (overwritten) has the layout of ``params``. Returns the summed cost.
     """
-    params, layers = net
+    params, layers = net = _frozen(net)
     act, wscale, rows = _chunk_buffers(layers, params.dtype)
     return _backprop(net, csr(X), Y, grad, cost_id, (act, np.zeros_like(act)), wscale, rows)
 
@@ -511,7 +525,7 @@ def total_cost(net, X, Y, cost_id):
 
 def total_cost_csr(net, x_csr, Y, cost_id):
     """:func:`total_cost` of the CSR inputs ``x_csr = (data, indices, indptr)``."""
-    params, layers = net
+    params, layers = net = _frozen(net)
     act, wscale, rows = _chunk_buffers(layers, params.dtype)
     return _total_cost_csr(net, x_csr, Y, cost_id, (act, np.zeros_like(act)), wscale, rows)
 
@@ -660,7 +674,7 @@ def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective):
     forward pass that trained on it. The weights' scales are folded back in at the end,
     so ``params`` holds the weights between epochs.
     """
-    params, layers = net
+    params, layers = net = _frozen(net)
     scratch = workspace(layers, min(mini_batch_size, perm.shape[0]), params.dtype)
     return _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, weight_scales(layers))
 
@@ -784,7 +798,7 @@ def sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_thr
     outside, in :mod:`fastnn.parallel` (``splits``, ``MIN_BLOCK``): with nothing split,
     this computes what :func:`sgd_epoch` does, only slower.
     """
-    params, layers = net
+    params, layers = net = _frozen(net)
     scratch = workspace(layers, min(mini_batch_size, perm.shape[0]), params.dtype)
     return _sgd_epoch_parallel(net, inputs, perm, mini_batch_size, eta, objective, n_threads, min_block, scratch,
                                weight_scales(layers))
@@ -860,7 +874,7 @@ def _feedforward_rows(params, layers, data, indices, indptr, out, start, stop, a
 
 def feedforward_csr(net, x_csr, out):
     """``out[r] = a^L(x_r)`` for every row of the CSR inputs ``x_csr`` (Eq. 4), see :func:`csr`."""
-    params, layers = net
+    params, layers = _frozen(net)
     data, indices, indptr = x_csr
     _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1,
                       *_chunk_buffers(layers, params.dtype))
@@ -877,7 +891,7 @@ def feedforward_parallel(net, X, out, n_chunks):
     Each row is computed exactly as in the serial kernel, so results do not depend on
     the number of threads.
     """
-    params, layers = net
+    params, layers = net = _frozen(net)
     act = _layout.aligned_zeros((n_chunks, _CHUNK, _layout.scratch_width(layers)), params.dtype)
     _feedforward_parallel(net, csr(X), out, act, weight_scales(layers), np.empty((n_chunks, _CHUNK), np.int64))
 
@@ -935,7 +949,7 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
     ``inputs = (codes, indices, indptr, Y)``: uint8 codes, columns of any integer type;
     ``objective`` as for :func:`sgd_epoch`.
     """
-    params, layers = net
+    params, layers = net = _frozen(net)
     m = min(mini_batch_size, perm.shape[0])
     batch, local = _batch_buffers(layers, m, params.dtype)
     return _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective,
@@ -967,7 +981,7 @@ def _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, 
 
 def feedforward_csr_bytes(net, x_csr, table, out):
     """:func:`feedforward_csr` of inputs whose values are byte codes of ``table``."""
-    params, layers = net
+    params, layers = net = _frozen(net)
     batch, local = _batch_buffers(layers, _CHUNK, params.dtype)
     _feedforward_csr_bytes(net, x_csr, table, out, *_chunk_buffers(layers, params.dtype), batch, local)
 
