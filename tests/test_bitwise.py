@@ -81,11 +81,7 @@ def test_serial_epoch_is_bit_for_bit_pinned(name, m, dtype):
     assert epoch_hash(IMPLEMENTATIONS["numba"], name, m, dtype) == PINNED[name, m, dtype]
 
 
-# The float32 parallel kernel compiles for ~20 s: its cases run with the slow tests.
-SPLIT_CASES = [pytest.param(*case, marks=pytest.mark.slow) if case[2] == "float32" else case for case in CASES]
-
-
-@pytest.mark.parametrize(("name", "m", "dtype"), SPLIT_CASES)
+@pytest.mark.parametrize(("name", "m", "dtype"), CASES)
 def test_split_parallel_epoch_is_bit_for_bit_pinned(name, m, dtype):
     """Two threads, blocks of 16 columns: every hidden layer here is split."""
 

@@ -245,7 +245,7 @@ def _wide_problem(sizes, dtype, n=40, seed=0):
     return X, Y, rng.permutation(n)
 
 
-@pytest.mark.parametrize("dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow)])  # f32: ~20 s to compile
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(
     "sizes",
     [[30, 200, 10], [20, 300, 150, 10], [40, 130], [784, 30, 10], [20, 24, 10]],
