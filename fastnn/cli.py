@@ -96,6 +96,7 @@ def _cmd_train(args):
     # Everything that can be checked is checked before the data are read or kernels compiled.
     if args.seed is None:
         args.seed = int(np.random.SeedSequence().entropy % 2**32)
+    validation.check_int(args.seed, "--seed", 0)
     validation.check_eta(args.eta, "--eta")
     validation.check_int(args.epochs, "--epochs", 0)
     validation.check_int(args.mini_batch_size, "--mini-batch-size", 1)
@@ -123,6 +124,11 @@ def _cmd_train(args):
         f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}, mini-batch size {args.mini_batch_size}, "
         f"eta {args.eta}"
     )
+    if args.mini_batch_size > len(train):
+        print(f"Note: --mini-batch-size {args.mini_batch_size} is more than the {len(train):,} training images: "
+              f"each epoch is one step of gradient descent on all of them")
+    if args.epochs == 0:
+        print("--epochs 0: nothing is trained; the network stays as initialised")
     t0 = time.perf_counter()
     splits = net.splits(n_jobs, args.mini_batch_size)  # the split epoch reads values, the evaluation bytes
     compile_kernels(args.dtype, parallel=splits, inputs="both" if splits else "bytes")

@@ -36,6 +36,18 @@ def test_train_evaluate_round_trip(mnist_dir, tmp_path, capsys):
     assert history[1]["test_correct"] == correct
 
 
+def test_train_names_seed_and_says_when_nothing_is_trained(mnist_dir, tmp_path, capsys):
+    assert cli.main(["train", "--seed", "-1", "--data-dir", str(mnist_dir)]) == 2
+    assert "fastnn train: error: --seed must be >= 0, got -1" in capsys.readouterr().err
+    model = tmp_path / "zero.npz"
+    assert cli.main(["train", "--epochs", "0", "--seed", "0", "--mini-batch-size", "60000",
+                     "--data-dir", str(mnist_dir), "--save", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "--epochs 0: nothing is trained; the network stays as initialised" in out
+    assert "--mini-batch-size 60000 is more than the 50,000 training images" in out
+    np.testing.assert_array_equal(fastnn.load(model).params, fastnn.Network([784, 30, 10], seed=0).params)
+
+
 def test_train_divergence_keeps_the_saved_model(mnist_dir, tmp_path, monkeypatch, capsys):
     model = tmp_path / "net.npz"
     fastnn.Network([784, 5, 10], seed=0).save(model)
