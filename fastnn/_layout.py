@@ -106,10 +106,7 @@ def aligned_copy(a):
     project's machine (each vector load touched two cache lines).
     """
     a = np.asarray(a)
-    pad = ALIGN // a.itemsize
-    buf = np.empty(a.size + pad, a.dtype)
-    start = (-buf.ctypes.data) % ALIGN // a.itemsize
-    out = buf[start : start + a.size]
+    out = aligned_zeros(a.size, a.dtype)
     out[:] = a.reshape(-1)
     return out
 
@@ -117,7 +114,7 @@ def aligned_copy(a):
 def aligned_zeros(shape, dtype):
     """Zeros of ``shape`` and ``dtype``, C-contiguous, whose first element starts a cache line.
 
-    The kernels' scratch rows (see :func:`aligned_copy`).
+    The kernels' scratch rows, and the buffer of :func:`aligned_copy`.
     """
     dtype = np.dtype(dtype)
     size = int(np.prod(shape, dtype=np.int64))

@@ -132,7 +132,8 @@ def sigmoid_inplace(z):
 
 @jit(inline="always")
 def _copy(src, i0, dst, j0, n):
-    """``dst[j0 : j0 + n] = src[i0 : i0 + n]`` (1-D), as a loop: see the note below."""
+    """``dst[j0 : j0 + n] = src[i0 : i0 + n]`` (1-D), as a loop: a slice copy compiles Numba's
+    shape-mismatch error and its string formatting, seconds per kernel (docs/performance.md)."""
     for k in range(n):
         dst[j0 + k] = src[i0 + k]
 
@@ -309,8 +310,8 @@ def _frozen(net):
 
 
 def _chunk_buffers(layers, dtype):
-    """``(act, wscale, rows)`` of the one-off kernels, which go :data:`_CHUNK` samples at a time."""
-    return workspace(layers, _CHUNK, dtype)[0], weight_scales(layers), np.empty(_CHUNK, np.int64)
+    """``(scratch, wscale, rows)`` of the one-off kernels, which go :data:`_CHUNK` samples at a time."""
+    return workspace(layers, _CHUNK, dtype), weight_scales(layers), np.empty(_CHUNK, np.int64)
 
 
 @jit(inline="always")
@@ -497,8 +498,7 @@ def backprop(net, X, Y, grad, cost_id):
     ``grad`` (overwritten) has the layout of ``params``. Returns the summed cost.
     """
     params, layers = net = _frozen(net)
-    act, wscale, rows = _chunk_buffers(layers, params.dtype)
-    return _backprop(net, csr(X), Y, grad, cost_id, (act, np.zeros_like(act)), wscale, rows)
+    return _backprop(net, csr(X), Y, grad, cost_id, *_chunk_buffers(layers, params.dtype))
 
 
 @jit
@@ -526,8 +526,7 @@ def total_cost(net, X, Y, cost_id):
 def total_cost_csr(net, x_csr, Y, cost_id):
     """:func:`total_cost` of the CSR inputs ``x_csr = (data, indices, indptr)``."""
     params, layers = net = _frozen(net)
-    act, wscale, rows = _chunk_buffers(layers, params.dtype)
-    return _total_cost_csr(net, x_csr, Y, cost_id, (act, np.zeros_like(act)), wscale, rows)
+    return _total_cost_csr(net, x_csr, Y, cost_id, *_chunk_buffers(layers, params.dtype))
 
 
 @jit
@@ -876,8 +875,8 @@ def feedforward_csr(net, x_csr, out):
     """``out[r] = a^L(x_r)`` for every row of the CSR inputs ``x_csr`` (Eq. 4), see :func:`csr`."""
     params, layers = _frozen(net)
     data, indices, indptr = x_csr
-    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1,
-                      *_chunk_buffers(layers, params.dtype))
+    (act, _), wscale, rows = _chunk_buffers(layers, params.dtype)
+    _feedforward_rows(params, layers, data, indices, indptr, out, 0, indptr.shape[0] - 1, act, wscale, rows)
 
 
 def feedforward(net, X, out):
@@ -983,7 +982,8 @@ def feedforward_csr_bytes(net, x_csr, table, out):
     """:func:`feedforward_csr` of inputs whose values are byte codes of ``table``."""
     params, layers = net = _frozen(net)
     batch, local = _batch_buffers(layers, _CHUNK, params.dtype)
-    _feedforward_csr_bytes(net, x_csr, table, out, *_chunk_buffers(layers, params.dtype), batch, local)
+    (act, _), wscale, rows = _chunk_buffers(layers, params.dtype)
+    _feedforward_csr_bytes(net, x_csr, table, out, act, wscale, rows, batch, local)
 
 
 @jit
