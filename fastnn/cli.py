@@ -207,7 +207,7 @@ def _cmd_evaluate(args):
         net = load(args.model)
     except (OSError, ModelFileError) as exc:
         print(f"fastnn evaluate: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     _train, _validation, test = _load(args.dataset, args.data_dir, net.dtype.name)
     correct = net.evaluate(test)
     n = len(test)

@@ -539,7 +539,7 @@ def _manual_help(spec, name, cache):
         f"To supply the {spec['title']} files by hand, download {files} "
         f"(gzip-compressed or not, with or without the .gz) and put them in {cache}, "
         f"or in a directory {env_dir} (set the FASTNN_DATA environment variable), "
-        "or pass data_dir= to the loader."
+        "or pass data_dir= to the loader (--data-dir to the fastnn command)."
     )
 
 

@@ -94,7 +94,11 @@ def test_invalid_values_reach_the_user_as_one_line(mnist_dir, capsys):
 def test_evaluate_reports_a_bad_model_file(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"\n\n")
-    assert cli.main(["evaluate", str(bad)]) == 1
+    assert cli.main(["evaluate", str(bad)]) == 2
+    assert "bad.npz" in capsys.readouterr().err
+    image = tmp_path / "digit.png"
+    image.write_bytes(b"")
+    assert cli.main(["predict", "--model", str(bad), str(image)]) == 2  # the same exit status for the same file
     assert "bad.npz" in capsys.readouterr().err
 
 

@@ -585,7 +585,7 @@ def test_all_mirrors_failing(tmp_path, monkeypatch, http_server):
     assert f"{refused}train-images-idx3-ubyte.gz: [Errno 111] Connection refused" in msg
     assert f"- {tmp_path / 'empty'} (FASTNN_DATA)" in msg
     assert f"- {cache} (cache, FASTNN_DATA_CACHE)" in msg
-    assert "To supply the MNIST files by hand" in msg and "FASTNN_DATA" in msg
+    assert "To supply the MNIST files by hand" in msg and "FASTNN_DATA" in msg and "--data-dir" in msg
     assert all(f"{n}.gz" in msg for n in NAMES)
     assert isinstance(info.value, FileNotFoundError)
     assert os.listdir(cache) == []
