@@ -207,6 +207,36 @@ def test_cli_missing_data_is_a_clean_error(monkeypatch, capsys):
     assert "fastnn reproduce: error: no MNIST in /nowhere" in capsys.readouterr().err
 
 
+# --- tools/readme_section.py: the one rule every README tool replaces its section by -------------
+
+
+@pytest.fixture
+def sections():
+    spec = importlib.util.spec_from_file_location("readme_section", REPO / "tools" / "readme_section.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_replace_section_keeps_everything_outside_the_markers(sections):
+    text = "head\n<!-- BEGIN x -->\nold\nlines\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
+    assert sections.replace_section(text, "x", "new") == "head\n<!-- BEGIN x -->\nnew\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
+    assert sections.replace_section(text, "x", "new\n") == sections.replace_section(text, "x", "new")
+    assert sections.replace_section(text, "x", "") == "head\n<!-- BEGIN x -->\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
+    assert sections.has_section(text, "y") and not sections.has_section(text, "z")
+
+
+@pytest.mark.parametrize("text", [
+    "no markers",
+    "<!-- BEGIN x -->\n",  # no end
+    "<!-- END x -->\n<!-- BEGIN x -->\n",  # out of order
+    "<!-- BEGIN x -->\n<!-- END x -->\n<!-- BEGIN x -->\n<!-- END x -->\n",  # twice
+])
+def test_replace_section_refuses_malformed_markers(sections, text):
+    with pytest.raises(ValueError, match="expected one <!-- BEGIN x --> line followed by one <!-- END x --> line"):
+        sections.replace_section(text, "x", "new")
+
+
 # --- tools/update_readme_chapter1.py ---------------------------------------------------------
 
 

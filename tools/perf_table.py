@@ -27,8 +27,11 @@ import os
 import sys
 from pathlib import Path
 
-BEGIN = "<!-- BEGIN perf -->"
-END = "<!-- END perf -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: readme_section
+
+from readme_section import has_section, markers, replace_section
+
+BEGIN, END = markers("perf")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -106,19 +109,12 @@ def render(report):
     return "\n".join(lines)
 
 
-def replace_section(text, section):
-    """``text`` with the lines between its perf markers replaced by ``section``.
+def replace_perf(text, section):
+    """``text`` with its perf section replaced by ``section``; None when it has no markers.
 
-    Returns None when ``text`` has no markers; raises TableError when they are malformed.
+    Raises ValueError when they are malformed (:func:`readme_section.replace_section`).
     """
-    begins, ends = text.count(BEGIN), text.count(END)
-    if begins == 0 and ends == 0:
-        return None
-    if begins != 1 or ends != 1 or text.index(BEGIN) > text.index(END):
-        raise TableError(f"expected one {BEGIN!r} line followed by one {END!r} line")
-    head, rest = text.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{section}\n{END}{tail}"
+    return replace_section(text, "perf", section) if has_section(text, "perf") else None
 
 
 def draw(report, image):
@@ -142,13 +138,13 @@ def write(report, readme, fallback, image=None):
         link = os.path.relpath(Path(image).resolve(), Path(target).resolve().parent)
         section = section.replace("\n\n", f"\n\n![s/epoch beside each bound, log scale]({link})\n\n", 1)
     if readme.exists():
-        new = replace_section(readme.read_text(encoding="utf-8"), section)
+        new = replace_perf(readme.read_text(encoding="utf-8"), section)
         if new is not None:
             readme.write_text(new, encoding="utf-8")
             return readme, f"updated the perf section of {readme}"
     if fallback.exists():
         text = fallback.read_text(encoding="utf-8")
-        new = replace_section(text, section)
+        new = replace_perf(text, section)
         if new is None:  # first time: append a marked section
             new = f"{text.rstrip()}\n\n## Measured\n\n{BEGIN}\n{section}\n{END}\n"
     else:

@@ -15,10 +15,12 @@ import datetime
 import io
 import os
 import platform
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: readme_section
+from readme_section import replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("FASTNN_DATA", "../shared/data/mnist")
@@ -36,13 +38,6 @@ print(f"{{last.accuracy:.2%}} of the test images after {{len(history)}} epochs, 
 net.save("digits.npz")
 print(fastnn.load("digits.npz").evaluate(validation), "/ 10000 validation images")
 '''
-
-
-def replace_section(text, name, body):
-    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
 def cpu_model():

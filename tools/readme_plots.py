@@ -21,10 +21,12 @@ import contextlib
 import datetime
 import io
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: readme_section
+from readme_section import replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = "../shared/data/mnist"  # the path the README's readers use (its Quickstart's)
@@ -51,13 +53,6 @@ plot.first_layer_weights(net, path="{img}/first_layer_weights.png")
 plot.confusion_matrix(net, test, path="{img}/confusion_matrix.png")
 plot.misclassified(net, test, n=24, path="{img}/misclassified.png")
 '''
-
-
-def replace_section(text, name, body):
-    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- BEGIN {name} --> ... <!-- END {name} --> markers")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
 def main():

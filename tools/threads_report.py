@@ -36,9 +36,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/: readme_section
 
-BEGIN = "<!-- BEGIN threads -->"
-END = "<!-- END threads -->"
+from readme_section import replace_section  # noqa: E402
+
 DEFAULT_SIZES = ["784,30,10", "784,100,10", "784,400,10", "784,1000,10"]
 
 
@@ -184,14 +185,6 @@ def render(report):
     return "\n".join(lines)
 
 
-def replace_section(text, section):
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise ValueError(f"the target must hold one {BEGIN} line before one {END} line")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{section}\n{END}{tail}"
-
-
 def command_line(options):
     parts = ["python tools/threads_report.py", "--sizes", " ".join(",".join(map(str, s)) for s in options.sizes),
              "--mini-batch-size", ",".join(map(str, options.mini_batch_size)),
@@ -222,7 +215,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     target = Path(args.target)
     try:
-        replace_section(target.read_text(), "")  # before minutes of measuring
+        replace_section(target.read_text(), "threads", "")  # before minutes of measuring
     except (OSError, ValueError) as exc:
         parser.error(f"{target}: {exc}")
     if args.from_json:
@@ -237,7 +230,7 @@ def main(argv=None):
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     try:
-        target.write_text(replace_section(target.read_text(), render(report)))
+        target.write_text(replace_section(target.read_text(), "threads", render(report)))
     except (OSError, ValueError) as exc:
         parser.error(f"{target}: {exc}")
     print(f"wrote the threads section of {target}")
