@@ -407,6 +407,14 @@ def _epoch_note(settings):
     return "" if e == 30 else f"{e} epochs, not 30"
 
 
+def _check_seeds(seeds):
+    """``seeds`` as a tuple of ints; ValueError unless a non-empty sequence of integers."""
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    return tuple(int(s) for s in seeds)
+
+
 def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data=None,
                        dtype="float64", verbose=True, command=None, n_jobs=-1):
     """Run Chapter 1's experiments on real MNIST and compare with the book's numbers.
@@ -461,11 +469,7 @@ def reproduce_chapter1(data_dir=None, *, quick=False, seeds=None, svm=True, data
     """
     settings = dict(QUICK if quick else FULL)
     if seeds is not None:
-        seeds = tuple(seeds)
-        if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                                for s in seeds):
-            raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
-        settings["seeds"] = tuple(int(s) for s in seeds)
+        settings["seeds"] = _check_seeds(seeds)
     settings["mini_batch_size"] = MINI_BATCH_SIZE
     settings["dtype"] = dtype
     settings["n_jobs"] = n_jobs
@@ -759,10 +763,7 @@ def reproduce_chapter3(data_dir=None, *, quick=False, seeds=None, data=None, dty
     """
     settings = dict(_CHAPTER3_QUICK if quick else _CHAPTER3_FULL)
     if seeds is not None:
-        seeds = tuple(seeds)
-        if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
-            raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
-        settings["seeds"] = tuple(int(s) for s in seeds)
+        settings["seeds"] = _check_seeds(seeds)
     names = list(CHAPTER3_EXPERIMENTS) if experiments is None else list(experiments)
     for name in names:
         if name not in CHAPTER3_EXPERIMENTS:
