@@ -314,6 +314,10 @@ class Network:
         """The kernels' ``objective`` bundle ``(cost_id, decay)``; ``decay = 1 - eta*lmbda/n``."""
         return kernels.COST_IDS[self.cost_name], (1.0 if not lmbda else check_decay(eta, lmbda, n))
 
+    def _blocked(self, eta=1.0, lmbda=0.0, n=1):
+        """Whether the serial epoch walks the first layer in pixel blocks (:func:`compile_kernels`)."""
+        return kernels.blocked_pixels(self._layers, self.dtype, self._objective(eta, lmbda, n)) > 0
+
     def __repr__(self):
         extra = "" if self.cost_name == "quadratic" else f", cost='{self.cost_name}'"
         extra += "" if self.init == "normal" else f", init='{self.init}'"
@@ -640,7 +644,8 @@ class Network:
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks, not splits)
         self.check_params("SGD")
         check_decay(eta, lmbda, data.n)
-        compile_kernels(self.dtype, parallel=splits, inputs=data.input_kinds())
+        blocked = self._blocked(eta, lmbda, data.n)
+        compile_kernels(self.dtype, parallel=splits, inputs=data.input_kinds(), blocked=blocked)
         stop = threading.Event()
         progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)
         try:
@@ -755,7 +760,7 @@ class Network:
         times :meth:`run_epoch` on ``.inputs``); pass the result to :meth:`train_arrays`.
         """
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks)
-        compile_kernels(self.dtype, inputs=data.input_kinds())
+        compile_kernels(self.dtype, inputs=data.input_kinds(), blocked=self._blocked())
         return data
 
     def train_arrays(
@@ -1075,7 +1080,7 @@ def load(path):
 _compiled = set()
 
 
-def compile_kernels(dtype="float64", *, parallel=False, inputs="both"):
+def compile_kernels(dtype="float64", *, parallel=False, inputs="both", blocked=False):
     """Compile (or load from Numba's cache) the training kernels for ``dtype``.
 
     Runs each kernel :meth:`Network.SGD` uses once on a tiny network (building the
@@ -1095,6 +1100,10 @@ def compile_kernels(dtype="float64", *, parallel=False, inputs="both"):
         The kernels of which data: ``'bytes'`` for a :class:`fastnn.Dataset` of uint8
         images (what :func:`fastnn.load_mnist` returns, so all that ``fastnn train``
         needs), ``'values'`` for float data (raw arrays, a Dataset of floats), or both.
+    blocked : bool, default False
+        Also the serial epoch of those inputs for a wide first layer, walked in blocks of
+        pixels (:func:`fastnn.kernels.sgd.blocked_pixels`; :meth:`Network.SGD` asks for it
+        when its network has one).
 
     Returns
     -------
@@ -1110,6 +1119,8 @@ def compile_kernels(dtype="float64", *, parallel=False, inputs="both"):
     if inputs not in _INPUT_KINDS:
         raise ValueError(f"inputs must be one of {sorted(_INPUT_KINDS)}, got {inputs!r}")
     wanted = _INPUT_KINDS[inputs] | ({"values", "parallel"} if parallel else set())
+    if blocked:
+        wanted |= {f"{kind}-blocked" for kind in _INPUT_KINDS[inputs]}
     if all((dt, kind) in _compiled for kind in wanted):
         return 0.0
     with _compile_lock:  # one thread compiles; the others then find the kernels ready
@@ -1121,7 +1132,8 @@ _compile_lock = threading.Lock()
 
 
 def _compile_kernels(dt, wanted):
-    wanted = [kind for kind in ("bytes", "values", "parallel") if kind in wanted and (dt, kind) not in _compiled]
+    kinds = ("bytes", "values", "parallel", "bytes-blocked", "values-blocked")
+    wanted = [kind for kind in kinds if kind in wanted and (dt, kind) not in _compiled]
     t0 = time.perf_counter()
     net = Network([3, 2, 2], seed=0, dtype=dt)
     Y = np.zeros((2, 2), dtype=dt)
@@ -1131,15 +1143,20 @@ def _compile_kernels(dt, wanted):
     indptr = np.zeros(3, np.int64)
     inputs = (np.zeros(0, dt), np.zeros(0, np.int32), indptr, Y)
     for kind in wanted:
+        codes, b_indices, b_indptr = np.zeros(0, np.uint8), np.zeros(0, np.uint16), indptr
+        table = np.zeros(256, dt)
         if kind == "bytes":
-            codes, b_indices, b_indptr = np.zeros(0, np.uint8), np.zeros(0, np.uint16), indptr
-            table = np.zeros(256, dt)
             kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
-                                    net._objective())
+                                    net._objective(), pixels_per_block=0)
             kernels.feedforward_csr_bytes(net._bundle(), (codes, b_indices, b_indptr), table, Y)
         elif kind == "values":
-            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective())
+            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective(), pixels_per_block=0)
             kernels.feedforward_csr(net._bundle(), inputs[:3], Y)
+        elif kind == "bytes-blocked":
+            kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
+                                    net._objective(), pixels_per_block=1)
+        elif kind == "values-blocked":
+            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective(), pixels_per_block=1)
         else:
             with parallel.parallel_region() as parallel_ok:
                 if not parallel_ok:  # the serial kernel runs instead (see parallel.parallel_region)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn import kernels
 from fastnn.bench.implementations import IMPLEMENTATIONS
 
 SIZES = {
@@ -89,3 +90,17 @@ def test_split_parallel_epoch_is_bit_for_bit_pinned(name, m, dtype):
         return IMPLEMENTATIONS["numba-parallel"](net, n_threads=2, min_block=16)
 
     assert epoch_hash(split, name, m, dtype) == PINNED[name, m, dtype]
+
+
+@pytest.mark.parametrize("pixels_per_block", [1, 3, 64])
+@pytest.mark.parametrize(("name", "m", "dtype"), CASES)
+def test_first_layer_in_pixel_blocks_is_bit_for_bit_pinned(name, m, dtype, pixels_per_block):
+    """The epoch of wide first layers (kernels.sgd.blocked_pixels), forced on these small ones:
+    blocks of 1 and 3 of the 20 pixels, and one block of all of them."""
+    sizes = SIZES[name]
+    X, Y, perm = problem(sizes[0], sizes[-1], dtype)
+    net = fastnn.Network(sizes, seed=7, dtype=dtype)
+    params = net.params.copy()
+    kernels.sgd_epoch((params, net.layers), (*kernels.csr(X), Y), perm, m, 3.0, (kernels.QUADRATIC, 1.0),
+                      pixels_per_block=pixels_per_block)
+    assert hashlib.sha256(params.tobytes()).hexdigest() == PINNED[name, m, dtype]

@@ -272,6 +272,75 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
         assert cost == want_cost
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@pytest.mark.parametrize("m", [1, 3, 10, 50])
+def test_first_layer_in_pixel_blocks_equals_the_epoch_bit_for_bit(dtype, cost, m):
+    """Values and byte codes, blocks of 1, 5 and all 30 pixels, a last batch shorter than m
+    (47 samples), and an m beyond the samples: the same parameters and cost as row by row."""
+    sizes = [30, 40, 9, 10]
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(47, sizes[0]), dtype=np.uint8)
+    pixels[rng.random(pixels.shape) < 0.7] = 0
+    labels = rng.integers(0, 10, 47)
+    perm = rng.permutation(47)
+    net = fastnn.Network(sizes, seed=2, dtype=dtype, cost=cost)
+    objective = net._objective()
+    as_bytes = net.prepare(fastnn.Dataset(pixels, labels)).inputs
+    as_values = net.prepare((pixels / np.float64(255), labels)).inputs
+    for inputs in (as_bytes, as_values):
+        def epoch(pb):
+            params = net.params.copy()
+            if len(inputs) == 5:
+                cost_sum = kernels.sgd_epoch_bytes((params, net.layers), inputs[:4], inputs[4], perm, m, 0.5, objective,
+                                                   pixels_per_block=pb)
+            else:
+                cost_sum = kernels.sgd_epoch((params, net.layers), inputs, perm, m, 0.5, objective, pixels_per_block=pb)
+            return params, cost_sum
+
+        want, want_cost = epoch(0)
+        assert not np.array_equal(want, net.params)
+        for pb in (1, 5, 30):
+            got, got_cost = epoch(pb)
+            np.testing.assert_array_equal(got, want, err_msg=f"{len(inputs)}-bundle, {pb} pixels per block")
+            assert got_cost == want_cost
+
+
+def test_wide_first_layers_are_walked_in_pixel_blocks():
+    """kernels.sgd.blocked_pixels: from BLOCKED_FROM bytes of w.T, without weight decay only."""
+    wide, narrow = fastnn.Network([784, 1000, 10]), fastnn.Network([784, 30, 10], dtype="float32")
+    assert kernels.blocked_pixels(wide.layers, wide.dtype, CHAPTER_1) == 256 * 1024 // (1000 * 8)
+    assert kernels.blocked_pixels(wide.layers, "float32", CHAPTER_1) == 256 * 1024 // (1008 * 4)
+    assert kernels.blocked_pixels(wide.layers, wide.dtype, (kernels.QUADRATIC, 0.999)) == 0  # L2
+    assert kernels.blocked_pixels(narrow.layers, narrow.dtype, CHAPTER_1) == 0
+    assert wide._blocked() and not wide._blocked(eta=0.5, lmbda=5.0, n=50_000) and not narrow._blocked()
+
+
+def test_sgd_of_a_wide_network_trains_as_row_by_row(monkeypatch):
+    """Network.SGD picks the blocked epoch by itself (784-700-10: 4.4 MB of float64 w.T)."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, size=(60, 784), dtype=np.uint8)
+    pixels[rng.random(pixels.shape) < 0.8] = 0
+    data = fastnn.Dataset(pixels, rng.integers(0, 10, 60))
+    calls = []
+    real = sgd._sgd_epoch_bytes_blocked
+
+    def spy(*args):
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(sgd, "_sgd_epoch_bytes_blocked", spy)
+    blocked = fastnn.Network([784, 700, 10], seed=4)
+    blocked.SGD(data, 2, 7, 0.5, verbose=False)
+    assert calls[-2:] == [256 * 1024 // (704 * 8)] * 2  # the two epochs (after compile_kernels' call, if any)
+    n_calls = len(calls)
+    monkeypatch.setattr(sgd, "BLOCKED_FROM", 1 << 40)  # row by row
+    row_by_row = fastnn.Network([784, 700, 10], seed=4)
+    row_by_row.SGD(data, 2, 7, 0.5, verbose=False)
+    assert len(calls) == n_calls
+    np.testing.assert_array_equal(blocked.params, row_by_row.params)
+
+
 @pytest.mark.parametrize("min_block", [16, 64, parallel.MIN_BLOCK[8]])
 def test_parallel_blocks_partition_each_layer(min_block):
     """Blocks tile [0, ld) in order, cut at multiples of 16, and narrow layers stay whole."""

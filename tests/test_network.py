@@ -650,7 +650,10 @@ def test_compile_kernels_compiles_only_what_the_inputs_need(monkeypatch):
 
     ran = []
     for name in ("sgd_epoch", "feedforward_csr", "sgd_epoch_bytes", "feedforward_csr_bytes"):
-        monkeypatch.setattr(kernels, name, lambda *args, name=name: ran.append(name))
+        def run(*args, name=name, pixels_per_block=None):
+            ran.append(name if not pixels_per_block else f"{name} in pixel blocks")
+
+        monkeypatch.setattr(kernels, name, run)
     monkeypatch.setattr(network_module, "_compiled", set())
     fastnn.compile_kernels("float64", inputs="bytes")  # what `fastnn train` needs
     assert ran == ["sgd_epoch_bytes", "feedforward_csr_bytes"]
@@ -658,6 +661,9 @@ def test_compile_kernels_compiles_only_what_the_inputs_need(monkeypatch):
     fastnn.compile_kernels("float64")  # both: only the values' kernels are left
     assert ran[2:] == ["sgd_epoch", "feedforward_csr"]
     assert fastnn.compile_kernels("float64", inputs="values") == 0.0 and len(ran) == 4
+    fastnn.compile_kernels("float64", inputs="bytes", blocked=True)  # a wide first layer's epoch
+    assert ran[4:] == ["sgd_epoch_bytes in pixel blocks"]
+    assert fastnn.compile_kernels("float64", inputs="bytes", blocked=True) == 0.0 and len(ran) == 5
 
 
 def test_sgd_compiles_the_kernels_of_its_data(monkeypatch):

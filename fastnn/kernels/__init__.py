@@ -25,6 +25,7 @@ from fastnn.kernels.sgd import (  # noqa: E402
     QUADRATIC,
     backprop,
     block,
+    blocked_pixels,
     csr,
     feedforward,
     feedforward_csr,
@@ -46,7 +47,7 @@ from fastnn.kernels.sgd import (  # noqa: E402
 
 __all__ = [
     "COST_IDS", "CROSS_ENTROPY", "QUADRATIC", "softplus", "total_cost", "total_cost_csr",
-    "backprop", "block", "cache", "csr", "feedforward", "feedforward_csr",
+    "backprop", "block", "blocked_pixels", "cache", "csr", "feedforward", "feedforward_csr",
     "feedforward_csr_bytes", "feedforward_parallel", "n_blocks", "sgd_epoch", "sgd_epoch_bytes",
     "sgd_epoch_parallel", "sigmoid",
     "sigmoid_prime", "update_mini_batch", "weight_scales", "workspace",

@@ -358,18 +358,31 @@ def _forward(params, layers, data, indices, indptr, rows, act, wscale):
     once per mini-batch, it made online learning (m = 1) 4-12 % slower here.
     """
     width = act.shape[1]
+    w_off, b_off, ld, o0 = layers[0, W_OFF], layers[0, B_OFF], layers[0, LD], layers[0, A_OFF]
+    for s in range(rows.shape[0]):
+        _start_z(params, b_off, 0, ld, wscale[0], act, s, o0)
+        r = rows[s]
+        gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
+        _finish_z(params, b_off, 0, ld, wscale[0], act, s, o0)
+    _forward_dense(params, layers, rows.shape[0], act, wscale)
+
+
+@jit(inline="always")
+def _forward_dense(params, layers, n, act, wscale):
+    """:func:`_forward` after the first layer's weighted inputs z, for the first ``n`` rows of ``act``.
+
+    The first layer's activations, then the dense layers after it, layer by layer.
+    """
+    width = act.shape[1]
     n_layers = layers.shape[0]
     for l in range(n_layers):
         w_off, b_off, ld, o0 = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD], layers[l, A_OFF]
-        for s in range(rows.shape[0]):
-            _start_z(params, b_off, 0, ld, wscale[l], act, s, o0)
-            if l == 0:
-                r = rows[s]
-                gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
-            else:
+        for s in range(n):
+            if l > 0:
+                _start_z(params, b_off, 0, ld, wscale[l], act, s, o0)
                 x_off = s * width + layers[l - 1, A_OFF]
                 gemv_dense(params, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], act, s * width + o0)
-            _finish_z(params, b_off, 0, ld, wscale[l], act, s, o0)
+                _finish_z(params, b_off, 0, ld, wscale[l], act, s, o0)
             if l < n_layers - 1:
                 sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
@@ -468,13 +481,15 @@ def _weight_step(buf, step, wscale_l):
 
 
 @jit(inline="always")
-def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wscale):
+def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wscale, first_weights):
     """``buf += step * sum_s (dC_x/db, dC_x/dw)`` over the samples ``rows`` (BP3, BP4).
 
     With ``buf = params`` and ``step = -eta/m`` (a float64) this is the mini-batch update,
     Eq. (20)-(21); with a zeroed gradient buffer and ``step = 1`` it sums gradients.
-    First-layer terms are formed for the non-zero inputs only. The weights of layer ``l``
-    receive ``step / wscale[l]`` times theirs: they are stored as ``W = s V`` (:func:`_step`).
+    First-layer terms are formed for the non-zero inputs only, and left out with
+    ``first_weights=False`` (:func:`_sgd_epoch_blocked` adds them). The weights of layer
+    ``l`` receive ``step / wscale[l]`` times theirs: they are stored as ``W = s V``
+    (:func:`_step`).
     """
     width = act.shape[1]
     scale = buf.dtype.type(step)
@@ -483,8 +498,10 @@ def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wsca
         wstep = _weight_step(buf, step, wscale[l])
         for s in range(rows.shape[0]):
             if l == 0:
-                r = rows[s]
-                ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], wstep, delta, s * width + d0)
+                if first_weights:
+                    r = rows[s]
+                    k0, k1 = indptr[r], indptr[r + 1]
+                    ger_sparse(buf, w_off, ld, ld, data, indices, k0, k1, wstep, delta, s * width + d0)
             else:
                 x_off = s * width + layers[l - 1, A_OFF]
                 ger_dense(buf, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], wstep, delta, s * width + d0)
@@ -514,7 +531,7 @@ def _backprop(net, x_csr, Y, grad, cost_id, scratch, wscale, chunk):
         rows = _chunk(chunk, start, n)
         _forward(params, layers, data, indices, indptr, rows, act, wscale[0])
         cost += _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
-        _accumulate(grad, layers, data, indices, indptr, rows, act, delta, 1.0, wscale[1])
+        _accumulate(grad, layers, data, indices, indptr, rows, act, delta, 1.0, wscale[1], True)
     return cost
 
 
@@ -617,7 +634,7 @@ def _step(params, layers, inputs, rows, eta, scratch, objective, wscale):
     _decay(params, layers, wscale, decay)
     _forward(params, layers, data, indices, indptr, rows, act, wscale[0])
     cost = _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
-    _accumulate(params, layers, data, indices, indptr, rows, act, delta, step, wscale[1])
+    _accumulate(params, layers, data, indices, indptr, rows, act, delta, step, wscale[1], True)
     _next_scales(wscale)
     return cost
 
@@ -664,17 +681,23 @@ def _prefetch_ahead(inputs, perm, stop, m):
     _prefetch_inputs(inputs, perm[stop : min(stop + m, n)])
 
 
-def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective):
+def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, pixels_per_block=None):
     """One epoch of stochastic gradient descent over the samples ``perm`` (Eq. 20-21).
 
     Mini-batches are ``perm[k*m : (k+1)*m]``; the last, shorter one is averaged over its
     own size. Nothing is copied or shuffled in memory. Returns the sum over the epoch of
     each sample's C_x (the objective's cost, without the L2 term), evaluated by the
     forward pass that trained on it. The weights' scales are folded back in at the end,
-    so ``params`` holds the weights between epochs.
+    so ``params`` holds the weights between epochs. A wide first layer is walked in
+    blocks of pixels (:func:`blocked_pixels`; ``pixels_per_block`` overrides it, 0
+    for never), with the same result to the bit.
     """
     params, layers = net = _frozen(net)
-    scratch = workspace(layers, min(mini_batch_size, perm.shape[0]), params.dtype)
+    m = min(mini_batch_size, perm.shape[0])
+    pb = blocked_pixels(layers, params.dtype, objective) if pixels_per_block is None else pixels_per_block
+    if pb and m:
+        return _sgd_epoch_blocked(net, inputs, perm, mini_batch_size, eta, objective, *_blocked_buffers(layers, m, params.dtype), pb)
+    scratch = workspace(layers, m, params.dtype)
     return _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, weight_scales(layers))
 
 
@@ -690,6 +713,116 @@ def _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, wsca
         _prefetch_ahead(inputs, perm, stop, m)
         cost += _step(params, layers, inputs, perm[start:stop], eta, scratch, objective, wscale)
     _rescale_all(params, layers, wscale)
+    set_mxcsr(mxcsr)
+    return cost
+
+
+# The first layer in pixel blocks
+# --------------------------------
+# A first layer much larger than a core's L2 cache (784-1000-10: 6.3 MB of float64 w.T
+# rows) has every row that a sample's non-zero pixels touch come from L3, twice per
+# step: the forward pass reads it, the update reads and writes it. For such layers the
+# epoch walks the first layer in blocks of pixels instead, one block's rows
+# (:data:`_BLOCK_BYTES`) fitting in L2: per block, batch k's weight updates, sample
+# after sample, then batch k+1's forward pass, sample after sample. Each row a block's
+# samples touch comes from L3 once per batch, not twice per touching sample. Every
+# weight receives the same additions in the same order as in :func:`_sgd_epoch` (batch
+# k's samples in turn, before batch k+1 reads it) and every z sums its pixels in
+# ascending order, so the parameters are the same to the bit. Only without weight
+# decay: a scale folded into the weights (:func:`_decay`) would fall between one
+# batch's update and the next one's forward pass. Small layers stay with
+# :func:`_sgd_epoch`: walking pixel blocks costs them more than their rows' fetches
+# from L2 (docs/performance.md, "The first layer in pixel blocks").
+
+#: From this many bytes of the first layer's w.T on, the epoch walks it in pixel blocks.
+BLOCKED_FROM = 2 << 20
+#: About the bytes of one pixel block's rows.
+_BLOCK_BYTES = 256 << 10
+
+
+def blocked_pixels(layers, dtype, objective):
+    """Pixels per block of the first layer for :func:`sgd_epoch` (Python); 0: not blocked.
+
+    Blocks for a first layer of :data:`BLOCKED_FROM` bytes or more without weight decay,
+    each of about :data:`_BLOCK_BYTES` of rows.
+    """
+    row = int(layers[0, LD]) * np.dtype(dtype).itemsize
+    if objective[1] != 1.0 or int(layers[0, N_IN]) * row < BLOCKED_FROM:
+        return 0
+    return max(1, _BLOCK_BYTES // row)
+
+
+def _blocked_buffers(layers, m, dtype):
+    """``(scratch, scratch_next, wscale, cursors)`` of the blocked epochs (Python)."""
+    return workspace(layers, m, dtype), workspace(layers, m, dtype), weight_scales(layers), np.zeros((2, m), np.int64)
+
+
+@jit(inline="always")
+def _first_layer_blocks(params, layers, pb, upd, u_rows, wstep, delta, fwd, f_rows, act, cursors):
+    """The first layer's weight updates of batch ``u_rows`` (BP4, Eq. 20), then the
+    weighted inputs z of batch ``f_rows`` (Eq. 4), ``pb`` pixels at a time.
+
+    ``upd`` and ``fwd`` start with the CSR ``(data, indices, indptr)`` their rows index;
+    ``delta`` holds batch ``u_rows``' errors, ``wstep`` its ``-eta/m``; ``act`` receives
+    batch ``f_rows``' z. Either batch may be empty. ``cursors`` (int64, ``(2, m)``) keeps
+    each sample's place in its CSR row.
+    """
+    u_data, u_indices, u_indptr = upd[0], upd[1], upd[2]
+    f_data, f_indices, f_indptr = fwd[0], fwd[1], fwd[2]
+    w_off, b_off, ld, n_in, o0 = layers[0, W_OFF], layers[0, B_OFF], layers[0, LD], layers[0, N_IN], layers[0, A_OFF]
+    width = act.shape[1]
+    for s in range(u_rows.shape[0]):
+        cursors[0, s] = u_indptr[u_rows[s]]
+    for s in range(f_rows.shape[0]):
+        cursors[1, s] = f_indptr[f_rows[s]]
+        _start_z(params, b_off, 0, ld, 1.0, act, s, o0)
+    for p0 in range(0, n_in, pb):
+        p1 = p0 + pb
+        for s in range(u_rows.shape[0]):
+            k0 = k1 = cursors[0, s]
+            end = u_indptr[u_rows[s] + 1]
+            while k1 < end and u_indices[k1] < p1:
+                k1 += 1
+            if k1 > k0:
+                ger_sparse(params, w_off, ld, ld, u_data, u_indices, k0, k1, wstep, delta, s * width + o0)
+            cursors[0, s] = k1
+        for s in range(f_rows.shape[0]):
+            k0 = k1 = cursors[1, s]
+            end = f_indptr[f_rows[s] + 1]
+            while k1 < end and f_indices[k1] < p1:
+                k1 += 1
+            if k1 > k0:
+                gemv_sparse(params, w_off, ld, ld, f_data, f_indices, k0, k1, act, s * width + o0)
+            cursors[1, s] = k1
+
+
+@jit
+def _sgd_epoch_blocked(net, inputs, perm, mini_batch_size, eta, objective, scratch, scratch_next, wscale, cursors, pb):
+    """:func:`_sgd_epoch` with the first layer in pixel blocks (the note above)."""
+    params, layers = net
+    data, indices, indptr, Y = inputs
+    x = (data, indices, indptr)
+    cost_id = objective[0]
+    n = perm.shape[0]
+    m = min(mini_batch_size, n)
+    act, delta = scratch
+    act_next, delta_next = scratch_next
+    mxcsr = flush_denormals()
+    _first_layer_blocks(params, layers, pb, x, perm[0:0], params.dtype.type(0), delta, x, perm[0:m], act, cursors)
+    cost = 0.0
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        _prefetch_ahead(inputs, perm, min(stop + m, n), m)
+        rows = perm[start:stop]
+        step = -eta / rows.shape[0]
+        _forward_dense(params, layers, rows.shape[0], act, wscale[0])
+        cost += _backward(params, layers, Y, rows, act, delta, wscale[0], cost_id)
+        _accumulate(params, layers, data, indices, indptr, rows, act, delta, step, wscale[1], False)
+        wstep = _weight_step(params, step, wscale[1, 0])
+        nxt = perm[stop : min(stop + m, n)]
+        _first_layer_blocks(params, layers, pb, x, rows, wstep, delta, x, nxt, act_next, cursors)
+        act, act_next = act_next, act
+        delta, delta_next = delta_next, delta
     set_mxcsr(mxcsr)
     return cost
 
@@ -942,15 +1075,32 @@ def _decode_inputs(codes, indices, indptr, table, rows, batch):
         b_indptr[s + 1] = k
 
 
-def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
+@jit(inline="always")
+def _decode_batch(inputs, table, rows, batch):
+    """:func:`_decode_inputs` of the samples ``rows``, and their targets into ``batch[3]``."""
+    codes, indices, indptr, Y = inputs
+    _decode_inputs(codes, indices, indptr, table, rows, batch)
+    b_Y = batch[3]
+    for s in range(rows.shape[0]):
+        for j in range(b_Y.shape[1]):
+            b_Y[s, j] = Y[rows[s], j]
+
+
+def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, pixels_per_block=None):
     """:func:`sgd_epoch` on ``inputs`` whose values are byte codes of ``table``; the same result.
 
     ``inputs = (codes, indices, indptr, Y)``: uint8 codes, columns of any integer type;
-    ``objective`` as for :func:`sgd_epoch`.
+    ``objective`` and ``pixels_per_block`` as for :func:`sgd_epoch`.
     """
     params, layers = net = _frozen(net)
     m = min(mini_batch_size, perm.shape[0])
+    pb = blocked_pixels(layers, params.dtype, objective) if pixels_per_block is None else pixels_per_block
     batch, local = _batch_buffers(layers, m, params.dtype)
+    if pb and m:
+        scratch, scratch_next, wscale, cursors = _blocked_buffers(layers, m, params.dtype)
+        return _sgd_epoch_bytes_blocked(net, inputs, table, perm, mini_batch_size, eta, objective, scratch,
+                                        scratch_next, wscale, batch, _batch_buffers(layers, m, params.dtype)[0],
+                                        local, cursors, pb)
     return _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective,
                             workspace(layers, m, params.dtype), weight_scales(layers), batch, local)
 
@@ -958,22 +1108,51 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective):
 @jit
 def _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, scratch, wscale, batch, local):
     params, layers = net
-    codes, indices, indptr, Y = inputs
     n = perm.shape[0]
     m = min(mini_batch_size, n)
-    b_Y = batch[3]
     mxcsr = flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
         _prefetch_ahead(inputs, perm, stop, m)
-        rows = perm[start:stop]
-        _decode_inputs(codes, indices, indptr, table, rows, batch)
-        for s in range(rows.shape[0]):
-            for j in range(b_Y.shape[1]):
-                b_Y[s, j] = Y[rows[s], j]
+        _decode_batch(inputs, table, perm[start:stop], batch)
         cost += _step(params, layers, batch, local[: stop - start], eta, scratch, objective, wscale)
     _rescale_all(params, layers, wscale)
+    set_mxcsr(mxcsr)
+    return cost
+
+
+@jit
+def _sgd_epoch_bytes_blocked(net, inputs, table, perm, mini_batch_size, eta, objective, scratch, scratch_next,
+                             wscale, batch, batch_next, local, cursors, pb):
+    """:func:`_sgd_epoch_blocked` of inputs as byte codes: each batch decoded before its first layer."""
+    params, layers = net
+    cost_id = objective[0]
+    n = perm.shape[0]
+    m = min(mini_batch_size, n)
+    act, delta = scratch
+    act_next, delta_next = scratch_next
+    mxcsr = flush_denormals()
+    _decode_batch(inputs, table, perm[0:m], batch)
+    _first_layer_blocks(params, layers, pb, batch, local[0:0], params.dtype.type(0), delta, batch, local[:m], act,
+                        cursors)
+    cost = 0.0
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        _prefetch_ahead(inputs, perm, min(stop + m, n), m)
+        rows = local[: stop - start]
+        step = -eta / rows.shape[0]
+        _forward_dense(params, layers, rows.shape[0], act, wscale[0])
+        cost += _backward(params, layers, batch[3], rows, act, delta, wscale[0], cost_id)
+        _accumulate(params, layers, batch[0], batch[1], batch[2], rows, act, delta, step, wscale[1], False)
+        wstep = _weight_step(params, step, wscale[1, 0])
+        nxt = perm[stop : min(stop + m, n)]
+        _decode_batch(inputs, table, nxt, batch_next)
+        _first_layer_blocks(params, layers, pb, batch, rows, wstep, delta, batch_next, local[: nxt.shape[0]],
+                            act_next, cursors)
+        act, act_next = act_next, act
+        delta, delta_next = delta_next, delta
+        batch, batch_next = batch_next, batch
     set_mxcsr(mxcsr)
     return cost
 
