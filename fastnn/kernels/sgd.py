@@ -15,7 +15,8 @@ The book (``network.py``)      Here
                                (BP1 :func:`_output_error`, BP2 :func:`_hidden_error`) and
                                :func:`_accumulate` (BP3, BP4)
 ``update_mini_batch``           :func:`update_mini_batch`, on :func:`_step` (Eq. 20-21)
-``SGD``'s loop over batches     :func:`sgd_epoch`: one epoch over a permutation
+``SGD``'s loop over batches     :func:`sgd_epoch`: one epoch over a permutation (a wide
+                               first layer in blocks of pixels: :func:`blocked_pixels`)
 (the same, on threads)          :func:`sgd_epoch_parallel`
 (the same, inputs as bytes)     :func:`sgd_epoch_bytes`, :func:`feedforward_csr_bytes`:
                                each mini-batch decoded, then :func:`_step`
