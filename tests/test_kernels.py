@@ -289,7 +289,7 @@ def test_first_layer_in_pixel_blocks_equals_the_epoch_bit_for_bit(dtype, cost, m
     as_bytes = net.prepare(fastnn.Dataset(pixels, labels)).inputs
     as_values = net.prepare((pixels / np.float64(255), labels)).inputs
     for inputs in (as_bytes, as_values):
-        def epoch(pb):
+        def epoch(pb, inputs=inputs):
             params = net.params.copy()
             if len(inputs) == 5:
                 cost_sum = kernels.sgd_epoch_bytes((params, net.layers), inputs[:4], inputs[4], perm, m, 0.5, objective,
@@ -314,6 +314,10 @@ def test_wide_first_layers_are_walked_in_pixel_blocks():
     assert kernels.blocked_pixels(wide.layers, wide.dtype, (kernels.QUADRATIC, 0.999)) == 0  # L2
     assert kernels.blocked_pixels(narrow.layers, narrow.dtype, CHAPTER_1) == 0
     assert wide._blocked() and not wide._blocked(eta=0.5, lmbda=5.0, n=50_000) and not narrow._blocked()
+    X, Y, perm = _wide_problem([784, 30, 10], "float32")
+    with pytest.raises(ValueError, match=r"pixels_per_block=8 needs no weight decay, got decay 0\.99"):
+        kernels.sgd_epoch((narrow.params.copy(), narrow.layers), (*kernels.csr(X), Y), perm, 10, 0.5,
+                          (kernels.QUADRATIC, 0.99), pixels_per_block=8)
 
 
 def test_sgd_of_a_wide_network_trains_as_row_by_row(monkeypatch):

@@ -220,7 +220,8 @@ def sections():
 
 def test_replace_section_keeps_everything_outside_the_markers(sections):
     text = "head\n<!-- BEGIN x -->\nold\nlines\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
-    assert sections.replace_section(text, "x", "new") == "head\n<!-- BEGIN x -->\nnew\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
+    want = "head\n<!-- BEGIN x -->\nnew\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
+    assert sections.replace_section(text, "x", "new") == want
     assert sections.replace_section(text, "x", "new\n") == sections.replace_section(text, "x", "new")
     assert sections.replace_section(text, "x", "") == "head\n<!-- BEGIN x -->\n<!-- END x -->\ntail <!-- BEGIN y -->\n"
     assert sections.has_section(text, "y") and not sections.has_section(text, "z")

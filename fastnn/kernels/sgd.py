@@ -501,8 +501,8 @@ def _accumulate(buf, layers, data, indices, indptr, rows, act, delta, step, wsca
             if l == 0:
                 if first_weights:
                     r = rows[s]
-                    k0, k1 = indptr[r], indptr[r + 1]
-                    ger_sparse(buf, w_off, ld, ld, data, indices, k0, k1, wstep, delta, s * width + d0)
+                    ger_sparse(buf, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], wstep, delta,
+                               s * width + d0)
             else:
                 x_off = s * width + layers[l - 1, A_OFF]
                 ger_dense(buf, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], wstep, delta, s * width + d0)
@@ -695,9 +695,11 @@ def sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, pixels_per_blo
     """
     params, layers = net = _frozen(net)
     m = min(mini_batch_size, perm.shape[0])
-    pb = blocked_pixels(layers, params.dtype, objective) if pixels_per_block is None else pixels_per_block
+    pb = _pixels_per_block(layers, params.dtype, objective, pixels_per_block)
     if pb and m:
-        return _sgd_epoch_blocked(net, inputs, perm, mini_batch_size, eta, objective, *_blocked_buffers(layers, m, params.dtype), pb)
+        scratch, scratch_next, wscale, cursors = _blocked_buffers(layers, m, params.dtype)
+        return _sgd_epoch_blocked(net, inputs, perm, mini_batch_size, eta, objective, scratch, scratch_next, wscale,
+                                  cursors, pb)
     scratch = workspace(layers, m, params.dtype)
     return _sgd_epoch(net, inputs, perm, mini_batch_size, eta, objective, scratch, weight_scales(layers))
 
@@ -751,6 +753,18 @@ def blocked_pixels(layers, dtype, objective):
     if objective[1] != 1.0 or int(layers[0, N_IN]) * row < BLOCKED_FROM:
         return 0
     return max(1, _BLOCK_BYTES // row)
+
+
+def _pixels_per_block(layers, dtype, objective, pixels_per_block):
+    """:func:`blocked_pixels`, or the caller's ``pixels_per_block`` (0: row by row).
+
+    Raises ValueError for blocks with weight decay, which the blocked epochs do not apply.
+    """
+    if pixels_per_block is None:
+        return blocked_pixels(layers, dtype, objective)
+    if pixels_per_block and objective[1] != 1.0:
+        raise ValueError(f"pixels_per_block={pixels_per_block} needs no weight decay, got decay {objective[1]}")
+    return pixels_per_block
 
 
 def _blocked_buffers(layers, m, dtype):
@@ -1095,7 +1109,7 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, p
     """
     params, layers = net = _frozen(net)
     m = min(mini_batch_size, perm.shape[0])
-    pb = blocked_pixels(layers, params.dtype, objective) if pixels_per_block is None else pixels_per_block
+    pb = _pixels_per_block(layers, params.dtype, objective, pixels_per_block)
     batch, local = _batch_buffers(layers, m, params.dtype)
     if pb and m:
         scratch, scratch_next, wscale, cursors = _blocked_buffers(layers, m, params.dtype)
