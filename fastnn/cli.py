@@ -33,6 +33,8 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(
             f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
         ) from None
+    if min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--sizes must be layer sizes >= 1, got {text!r}")
     return sizes
 
 
@@ -109,6 +111,9 @@ def _cmd_train(args):
         plot.check_path(args.plot, "--plot")  # matplotlib missing or a format it lacks: now, not after training
     if args.early_stopping is not None and not args.validation:
         raise ValueError("--early-stopping watches the validation accuracy: add --validation")
+    unmeasurable = [name for name in args.monitor or () if name.startswith("evaluation_") and not args.validation]
+    if unmeasurable:
+        raise ValueError(f"--monitor {','.join(unmeasurable)} is measured on the validation images: add --validation")
     if args.early_stopping is not None:
         validation.check_int(args.early_stopping, "--early-stopping", 0)
     net = Network(args.sizes, seed=args.seed, dtype=args.dtype)
@@ -285,7 +290,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: an optional extra is missing
         print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -92,8 +92,12 @@ def test_split_parallel_epoch_is_bit_for_bit_pinned(name, m, dtype):
     assert epoch_hash(split, name, m, dtype) == PINNED[name, m, dtype]
 
 
+# float32's blocked epoch is one more kernel to compile (10 s): run with the slow tests.
+BLOCKED_CASES = [pytest.param(*case, marks=pytest.mark.slow) if case[2] == "float32" else case for case in CASES]
+
+
 @pytest.mark.parametrize("pixels_per_block", [1, 3, 64])
-@pytest.mark.parametrize(("name", "m", "dtype"), CASES)
+@pytest.mark.parametrize(("name", "m", "dtype"), BLOCKED_CASES)
 def test_first_layer_in_pixel_blocks_is_bit_for_bit_pinned(name, m, dtype, pixels_per_block):
     """The epoch of wide first layers (kernels.sgd.blocked_pixels), forced on these small ones:
     blocks of 1 and 3 of the 20 pixels, and one block of all of them."""

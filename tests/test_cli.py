@@ -91,6 +91,24 @@ def test_invalid_values_reach_the_user_as_one_line(mnist_dir, capsys):
     assert "--sizes must start with 784 (the pixels) and end with 10" in capsys.readouterr().err
 
 
+def test_bad_train_options_are_refused_before_the_data_are_read(tmp_path, capsys, monkeypatch):
+    missing = str(tmp_path / "no-data")  # never read: each option is refused first
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--sizes", "784,0,10", "--data-dir", missing])
+    assert info.value.code == 2 and "--sizes must be layer sizes >= 1, got '784,0,10'" in capsys.readouterr().err
+    assert cli.main(["train", "--monitor", "evaluation_cost", "--data-dir", missing]) == 2
+    assert "--monitor evaluation_cost is measured on the validation images: add --validation" in capsys.readouterr().err
+
+    def no_matplotlib(path, name):
+        raise ImportError('fastnn.plot needs matplotlib, which is not installed: pip install "fastnn[plot]"')
+
+    monkeypatch.setattr(cli.plot, "check_path", no_matplotlib)  # a missing extra: one line, no traceback
+    assert cli.main(["train", "--plot", str(tmp_path / "c.png"), "--data-dir", missing]) == 2
+    assert capsys.readouterr().err == (
+        'fastnn train: error: fastnn.plot needs matplotlib, which is not installed: pip install "fastnn[plot]"\n'
+    )
+
+
 def test_evaluate_reports_a_bad_model_file(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"\n\n")

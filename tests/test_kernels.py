@@ -272,7 +272,7 @@ def test_parallel_epoch_equals_serial_bit_for_bit(sizes, dtype, m):
         assert cost == want_cost
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow)])  # slow: 2 compiles
 @pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
 @pytest.mark.parametrize("m", [1, 3, 10, 50])
 def test_first_layer_in_pixel_blocks_equals_the_epoch_bit_for_bit(dtype, cost, m):
