@@ -33,8 +33,6 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(
             f"--sizes must be comma-separated integers such as 784,30,10, got {text!r}"
         ) from None
-    if min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--sizes must be layer sizes >= 1, got {text!r}")
     return sizes
 
 
@@ -105,6 +103,8 @@ def _cmd_train(args):
     n_jobs = validation.check_n_jobs(args.n_jobs, numba.config.NUMBA_NUM_THREADS, "NUMBA_NUM_THREADS", "--n-jobs")
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
         raise ValueError(f"--sizes must start with 784 (the pixels) and end with 10 (the digits), got {args.sizes}")
+    if min(args.sizes) < 1:
+        raise ValueError(f"--sizes must be layer sizes >= 1, got {','.join(map(str, args.sizes))}")
     # Every output, before minutes of training: a typo in a path must not cost the run.
     _check_outputs([("--save", args.save), ("--json", args.json), ("--plot", args.plot)])
     if args.plot:
