@@ -359,20 +359,31 @@ def _forward(params, layers, data, indices, indptr, rows, act, wscale):
     once per mini-batch, it made online learning (m = 1) 4-12 % slower here.
     """
     width = act.shape[1]
-    w_off, b_off, ld, o0 = layers[0, W_OFF], layers[0, B_OFF], layers[0, LD], layers[0, A_OFF]
-    for s in range(rows.shape[0]):
-        _start_z(params, b_off, 0, ld, wscale[0], act, s, o0)
-        r = rows[s]
-        gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
-        _finish_z(params, b_off, 0, ld, wscale[0], act, s, o0)
-    _forward_dense(params, layers, rows.shape[0], act, wscale)
+    n_layers = layers.shape[0]
+    for l in range(n_layers):
+        w_off, b_off, ld, o0 = layers[l, W_OFF], layers[l, B_OFF], layers[l, LD], layers[l, A_OFF]
+        for s in range(rows.shape[0]):
+            _start_z(params, b_off, 0, ld, wscale[l], act, s, o0)
+            if l == 0:
+                r = rows[s]
+                gemv_sparse(params, w_off, ld, ld, data, indices, indptr[r], indptr[r + 1], act, s * width + o0)
+            else:
+                x_off = s * width + layers[l - 1, A_OFF]
+                gemv_dense(params, w_off, ld, ld, act, x_off, 0, layers[l, N_IN], act, s * width + o0)
+            _finish_z(params, b_off, 0, ld, wscale[l], act, s, o0)
+            if l < n_layers - 1:
+                sigmoid_inplace(act[s, o0 : o0 + ld])  # the padding too: whole vectors, never read
 
 
 @jit(inline="always")
 def _forward_dense(params, layers, n, act, wscale):
-    """:func:`_forward` after the first layer's weighted inputs z, for the first ``n`` rows of ``act``.
+    """:func:`_forward` of the first ``n`` rows of ``act`` after their first layer's z.
 
-    The first layer's activations, then the dense layers after it, layer by layer.
+    The first layer's activations, then the dense layers after it, layer by layer: the
+    blocked epochs' forward pass (:func:`_first_layer_blocks` makes the first layer's z).
+    :func:`_forward` keeps its own copy of these lines: calling this from it, one inlined
+    function inside another, made the first ``fastnn train``'s compile up to 3-4 s longer
+    (docs/performance.md, "The first layer in pixel blocks").
     """
     width = act.shape[1]
     n_layers = layers.shape[0]
@@ -1123,14 +1134,20 @@ def sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, p
 @jit
 def _sgd_epoch_bytes(net, inputs, table, perm, mini_batch_size, eta, objective, scratch, wscale, batch, local):
     params, layers = net
+    codes, indices, indptr, Y = inputs
     n = perm.shape[0]
     m = min(mini_batch_size, n)
+    b_Y = batch[3]
     mxcsr = flush_denormals()
     cost = 0.0
     for start in range(0, n, m):
         stop = min(start + m, n)
         _prefetch_ahead(inputs, perm, stop, m)
-        _decode_batch(inputs, table, perm[start:stop], batch)
+        rows = perm[start:stop]
+        _decode_inputs(codes, indices, indptr, table, rows, batch)
+        for s in range(rows.shape[0]):
+            for j in range(b_Y.shape[1]):
+                b_Y[s, j] = Y[rows[s], j]
         cost += _step(params, layers, batch, local[: stop - start], eta, scratch, objective, wscale)
     _rescale_all(params, layers, wscale)
     set_mxcsr(mxcsr)
