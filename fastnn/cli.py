@@ -136,7 +136,8 @@ def _cmd_train(args):
         print("--epochs 0: nothing is trained; the network stays as initialised")
     t0 = time.perf_counter()
     splits = net.splits(n_jobs, args.mini_batch_size)  # the split epoch reads values, the evaluation bytes
-    compile_kernels(args.dtype, parallel=splits, inputs="both" if splits else "bytes", blocked=net._blocked())
+    compile_kernels(args.dtype, parallel=splits, inputs="both" if splits else "bytes",
+                    blocked=not splits and net._blocked())  # the split epoch is not blocked
     where = "cached on disk after the first run" if _config.cache_in_use else "compiled in memory: no disk cache"
     print(f"Compiling kernels ({args.dtype}; {where}): {time.perf_counter() - t0:.2f} s")
     monitor = tuple(args.monitor or ())

@@ -644,7 +644,7 @@ class Network:
         data = self._training_arrays(training_data, test_data, evaluation_data, monitor, callbacks, not splits)
         self.check_params("SGD")
         check_decay(eta, lmbda, data.n)
-        blocked = self._blocked(eta, lmbda, data.n)
+        blocked = not splits and self._blocked(eta, lmbda, data.n)  # the split epoch is not blocked
         compile_kernels(self.dtype, parallel=splits, inputs=data.input_kinds(), blocked=blocked)
         stop = threading.Event()
         progress = training.Progress(verbose, epochs * data.n, desc="SGD", epochs=epochs)

@@ -3,6 +3,7 @@
 import os
 import zipfile
 
+import numba
 import numpy as np
 import pytest
 from helpers import small_problem
@@ -679,6 +680,23 @@ def test_sgd_compiles_the_kernels_of_its_data(monkeypatch):
     net.SGD(images, 1, 10, 1.0, verbose=False)
     net.SGD(images, 1, 10, 1.0, test_data=(X, y), verbose=False)
     assert asked == ["values", "bytes", "both"]
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads to split a layer")
+def test_sgd_compiles_the_pixel_block_epoch_only_when_it_will_run(monkeypatch):
+    import fastnn.network as network_module
+
+    asked = []
+    real = network_module.compile_kernels
+    monkeypatch.setattr(network_module, "compile_kernels", lambda *a, **k: asked.append(k["blocked"]) or real(*a, **k))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(30, 784), dtype=np.uint8)
+    data = fastnn.Dataset(pixels, rng.integers(0, 10, 30))
+    wide = fastnn.Network([784, 700, 10], seed=0)  # 4.4 MB of float64 w.T: blocked when serial
+    wide.SGD(data, 1, 10, 0.5, verbose=False)
+    wide.SGD(data, 1, 10, 0.5, verbose=False, n_jobs=2)  # the layer is split: the split epoch runs instead
+    wide.SGD(data, 1, 10, 0.5, verbose=False, lmbda=1.0)  # weight decay: row by row
+    assert asked == [True, False, False]
 
 
 def test_compile_kernels_refuses_unknown_inputs():
