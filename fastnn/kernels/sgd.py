@@ -805,21 +805,25 @@ def _first_layer_blocks(params, layers, pb, upd, u_rows, wstep, delta, fwd, f_ro
     for p0 in range(0, n_in, pb):
         p1 = p0 + pb
         for s in range(u_rows.shape[0]):
-            k0 = k1 = cursors[0, s]
-            end = u_indptr[u_rows[s] + 1]
-            while k1 < end and u_indices[k1] < p1:
-                k1 += 1
+            k0, k1 = _entries_below(u_indices, u_indptr, u_rows, cursors[0], s, p1)
             if k1 > k0:
                 ger_sparse(params, w_off, ld, ld, u_data, u_indices, k0, k1, wstep, delta, s * width + o0)
-            cursors[0, s] = k1
         for s in range(f_rows.shape[0]):
-            k0 = k1 = cursors[1, s]
-            end = f_indptr[f_rows[s] + 1]
-            while k1 < end and f_indices[k1] < p1:
-                k1 += 1
+            k0, k1 = _entries_below(f_indices, f_indptr, f_rows, cursors[1], s, p1)
             if k1 > k0:
                 gemv_sparse(params, w_off, ld, ld, f_data, f_indices, k0, k1, act, s * width + o0)
-            cursors[1, s] = k1
+
+
+@jit(inline="always")
+def _entries_below(indices, indptr, rows, cursor, s, p1):
+    """``(k0, k1)``: sample ``s``'s CSR entries from ``cursor[s]`` on whose pixel is below
+    ``p1``; ``cursor[s]`` moves past them."""
+    k0 = k1 = cursor[s]
+    end = indptr[rows[s] + 1]
+    while k1 < end and indices[k1] < p1:
+        k1 += 1
+    cursor[s] = k1
+    return k0, k1
 
 
 @jit
