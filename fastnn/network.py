@@ -1141,26 +1141,24 @@ def _compile_kernels(dt, wanted):
     # Two samples without non-zero inputs, in the arrays' types the data sets hold (built here:
     # the kernels that build them compile when a data set is made, for its arrays' layout).
     indptr = np.zeros(3, np.int64)
-    inputs = (np.zeros(0, dt), np.zeros(0, np.int32), indptr, Y)
+    values = (np.zeros(0, dt), np.zeros(0, np.int32), indptr, Y)
+    codes, table = (np.zeros(0, np.uint8), np.zeros(0, np.uint16), indptr, Y), np.zeros(256, dt)
     for kind in wanted:
-        codes, b_indices, b_indptr = np.zeros(0, np.uint8), np.zeros(0, np.uint16), indptr
-        table = np.zeros(256, dt)
-        if kind == "bytes":
-            kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
-                                    net._objective(), pixels_per_block=0)
-            kernels.feedforward_csr_bytes(net._bundle(), (codes, b_indices, b_indptr), table, Y)
-        elif kind == "values":
-            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective(), pixels_per_block=0)
-            kernels.feedforward_csr(net._bundle(), inputs[:3], Y)
-        elif kind == "bytes-blocked":
-            kernels.sgd_epoch_bytes(net._bundle(), (codes, b_indices, b_indptr, Y), table, perm, 1, 0.1,
-                                    net._objective(), pixels_per_block=1)
-        elif kind == "values-blocked":
-            kernels.sgd_epoch(net._bundle(), inputs, perm, 1, 0.1, net._objective(), pixels_per_block=1)
+        source, _, blocked = kind.partition("-")  # "bytes", "values-blocked", ...
+        pixels_per_block = 1 if blocked else 0  # 1: the blocked epoch whatever the layer's size
+        if source == "bytes":
+            kernels.sgd_epoch_bytes(net._bundle(), codes, table, perm, 1, 0.1, net._objective(),
+                                    pixels_per_block=pixels_per_block)
+            if not blocked:
+                kernels.feedforward_csr_bytes(net._bundle(), codes[:3], table, Y)
+        elif source == "values":
+            kernels.sgd_epoch(net._bundle(), values, perm, 1, 0.1, net._objective(), pixels_per_block=pixels_per_block)
+            if not blocked:
+                kernels.feedforward_csr(net._bundle(), values[:3], Y)
         else:
             with parallel.parallel_region() as parallel_ok:
                 if not parallel_ok:  # the serial kernel runs instead (see parallel.parallel_region)
                     continue
-                kernels.sgd_epoch_parallel(net._bundle(), inputs, perm, 2, 0.1, net._objective(), 2, 1)
+                kernels.sgd_epoch_parallel(net._bundle(), values, perm, 2, 0.1, net._objective(), 2, 1)
         _compiled.add((dt, kind))
     return time.perf_counter() - t0
